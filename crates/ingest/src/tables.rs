@@ -1,0 +1,529 @@
+//! The two table shapes every other crate reads — training *pairs* and *evaluation sets*
+//! (queries, corpus, qrels) — as typed rows, with Parquet writers and readers.
+//!
+//! Files are written atomically (`NAME.tmp`, then rename), zstd-compressed, strings as Arrow
+//! `Utf8`. Rows are validated on the way out *and* on the way in, so that a table that reached
+//! the trainer or the evaluator obeys the rules they rely on (canonical language codes, unique
+//! ids, qrels that point at existing queries and documents of the same subset).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::mem::take;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{IngestError, Result};
+use crate::io::write_atomic;
+use crate::lang;
+
+/// File name of a pairs table inside its table directory.
+pub const PAIRS_FILE: &str = "pairs.parquet";
+/// File names of the three parts of an evaluation set inside its directory.
+pub const QUERIES_FILE: &str = "queries.parquet";
+/// See [`QUERIES_FILE`].
+pub const CORPUS_FILE: &str = "corpus.parquet";
+/// See [`QUERIES_FILE`].
+pub const QRELS_FILE: &str = "qrels.parquet";
+
+/// Split names a pairs row may carry.
+pub const SPLITS: [&str; 3] = ["train", "val", "test"];
+
+/// One training example: a query and its positive passage, possibly in different languages.
+/// Parallel sources write one row per (group, language); a cross-lingual pair is then the
+/// query of one row with the positive of another row of the same `group_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairRow {
+    /// Parallel copies share it (XQuAD: question id; Multi30K: image id).
+    pub group_id: String,
+    /// Canonical language code of `query`.
+    pub query_lang: String,
+    /// The question or caption.
+    pub query: String,
+    /// Canonical language code of `positive`.
+    pub positive_lang: String,
+    /// The answer sentence or paired caption.
+    pub positive: String,
+    /// Optional hard negative, in `positive_lang`.
+    pub negative: Option<String>,
+    /// Optional surrounding text (XQuAD: the paragraph the positive was cut from).
+    pub context: Option<String>,
+    /// `train`, `val` or `test`.
+    pub split: String,
+    /// Where the row came from, e.g. `xquad`, `multi30k`, `jsonl:pairs.jsonl`.
+    pub source: String,
+}
+
+/// A query of an evaluation set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryRow {
+    /// Unique within the set; caption and bitext sets reuse it as the id of the same text in
+    /// the corpus.
+    pub qid: String,
+    /// Canonical language code.
+    pub lang: String,
+    /// The query text.
+    pub text: String,
+    /// Parallel copies share it (XQuAD-R: question id; captions: image id).
+    pub group_id: String,
+    /// When set, the query ranks only documents of the same subset (Tatoeba: `xxx-eng`).
+    pub subset: Option<String>,
+}
+
+/// A document of an evaluation corpus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocRow {
+    /// Unique within the set.
+    pub docid: String,
+    /// Canonical language code.
+    pub lang: String,
+    /// The document text.
+    pub text: String,
+    /// Informational grouping (XQuAD-R: `article.paragraph`; captions: image id).
+    pub group_id: String,
+    /// See [`QueryRow::subset`].
+    pub subset: Option<String>,
+}
+
+/// A relevance judgement: `docid` answers `qid` with grade `rel` (1 in every bundled set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QrelRow {
+    /// A query id of the set.
+    pub qid: String,
+    /// A document id of the set.
+    pub docid: String,
+    /// Relevance grade, > 0.
+    pub rel: i32,
+}
+
+/// An evaluation set: its name (the catalog table name) and its three tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EvalSet {
+    /// Table name, e.g. `xquad-r`.
+    pub name: String,
+    /// The queries.
+    pub queries: Vec<QueryRow>,
+    /// The candidate pool.
+    pub corpus: Vec<DocRow>,
+    /// Relevance judgements.
+    pub qrels: Vec<QrelRow>,
+}
+
+/// What was written for one Parquet file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// Where the file is.
+    pub path: PathBuf,
+    /// Number of rows.
+    pub rows: u64,
+    /// Hex SHA-256 of the file bytes.
+    pub sha256: String,
+}
+
+/// What was written for a table: one part (`pairs`) or three (`queries`, `corpus`, `qrels`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableInfo {
+    /// Part name → file.
+    pub parts: BTreeMap<String, PartInfo>,
+}
+
+impl TableInfo {
+    /// Sum of the rows of all parts.
+    pub fn total_rows(&self) -> u64 {
+        self.parts.values().map(|p| p.rows).sum()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation
+
+fn check_lang(path: &Path, what: &str, i: usize, code: &str) -> Result<()> {
+    if lang::is_canonical(code) {
+        Ok(())
+    } else {
+        Err(IngestError::invalid(path, None, format!("row {}: {what} `{code}` is not a canonical language code", i + 1)))
+    }
+}
+
+fn check_nonempty(path: &Path, what: &str, i: usize, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        Err(IngestError::invalid(path, None, format!("row {}: empty {what}", i + 1)))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks the rules of a pairs table; `path` is only used in the error message.
+pub fn validate_pairs(path: &Path, rows: &[PairRow]) -> Result<()> {
+    for (i, r) in rows.iter().enumerate() {
+        check_nonempty(path, "group_id", i, &r.group_id)?;
+        check_nonempty(path, "query", i, &r.query)?;
+        check_nonempty(path, "positive", i, &r.positive)?;
+        check_nonempty(path, "source", i, &r.source)?;
+        check_lang(path, "query_lang", i, &r.query_lang)?;
+        check_lang(path, "positive_lang", i, &r.positive_lang)?;
+        if !SPLITS.contains(&r.split.as_str()) {
+            return Err(IngestError::invalid(
+                path,
+                None,
+                format!("row {}: split `{}` is not one of {}", i + 1, r.split, SPLITS.join("/")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl EvalSet {
+    /// Checks the rules the evaluator relies on: non-empty texts, canonical languages, unique
+    /// query and document ids, qrels with positive grades that point at an existing query and
+    /// document of the same subset, never at the query's own id, and no repeated judgement.
+    /// `path` is only used in error messages.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        let mut query_subset: HashMap<&str, Option<&str>> = HashMap::with_capacity(self.queries.len());
+        for (i, q) in self.queries.iter().enumerate() {
+            check_nonempty(path, "qid", i, &q.qid)?;
+            check_nonempty(path, "query text", i, &q.text)?;
+            check_lang(path, "lang", i, &q.lang)?;
+            if query_subset.insert(&q.qid, q.subset.as_deref()).is_some() {
+                return Err(IngestError::DuplicateId { path: path.into(), line: crate::Line(None), id: q.qid.clone() });
+            }
+        }
+        let mut doc_subset: HashMap<&str, Option<&str>> = HashMap::with_capacity(self.corpus.len());
+        for (i, d) in self.corpus.iter().enumerate() {
+            check_nonempty(path, "docid", i, &d.docid)?;
+            check_nonempty(path, "document text", i, &d.text)?;
+            check_lang(path, "lang", i, &d.lang)?;
+            if doc_subset.insert(&d.docid, d.subset.as_deref()).is_some() {
+                return Err(IngestError::DuplicateId { path: path.into(), line: crate::Line(None), id: d.docid.clone() });
+            }
+        }
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(self.qrels.len());
+        for (i, r) in self.qrels.iter().enumerate() {
+            let bad = |m: String| Err(IngestError::invalid(path, None, format!("qrel {}: {m}", i + 1)));
+            let Some(qs) = query_subset.get(r.qid.as_str()) else {
+                return bad(format!("unknown qid `{}`", r.qid));
+            };
+            let Some(ds) = doc_subset.get(r.docid.as_str()) else {
+                return bad(format!("unknown docid `{}`", r.docid));
+            };
+            if r.qid == r.docid {
+                return bad(format!("`{}` judged relevant to itself", r.qid));
+            }
+            if qs != ds {
+                return bad(format!("query `{}` and document `{}` are in different subsets", r.qid, r.docid));
+            }
+            if r.rel <= 0 {
+                return bad(format!("non-positive grade {}", r.rel));
+            }
+            if !seen.insert((&r.qid, &r.docid)) {
+                return bad(format!("(`{}`, `{}`) judged twice", r.qid, r.docid));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sorted, de-duplicated languages of queries and corpus.
+    pub fn languages(&self) -> Vec<String> {
+        let mut langs: Vec<String> =
+            self.queries.iter().map(|q| &q.lang).chain(self.corpus.iter().map(|d| &d.lang)).cloned().collect();
+        langs.sort();
+        langs.dedup();
+        langs
+    }
+}
+
+/// Sorted, de-duplicated languages of a pairs table (queries and positives).
+pub fn pair_languages(rows: &[PairRow]) -> Vec<String> {
+    let mut langs: Vec<String> = rows.iter().flat_map(|r| [&r.query_lang, &r.positive_lang]).cloned().collect();
+    langs.sort();
+    langs.dedup();
+    langs
+}
+
+// ---------------------------------------------------------------------------------------
+// Parquet writing
+
+/// A column to write: its name and its values.
+enum Column<'a> {
+    Str(&'static str, Vec<&'a str>),
+    OptStr(&'static str, Vec<Option<&'a str>>),
+    Int32(&'static str, Vec<i32>),
+}
+
+/// Hashes the bytes on their way to the file, so the checksum costs no second read.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
+        .build()
+}
+
+fn write_parquet(path: &Path, columns: Vec<Column<'_>>) -> Result<PartInfo> {
+    let mut fields = Vec::with_capacity(columns.len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    for c in columns {
+        let (field, array): (Field, ArrayRef) = match c {
+            Column::Str(n, v) => (Field::new(n, DataType::Utf8, false), Arc::new(StringArray::from(v))),
+            Column::OptStr(n, v) => (Field::new(n, DataType::Utf8, true), Arc::new(StringArray::from(v))),
+            Column::Int32(n, v) => (Field::new(n, DataType::Int32, false), Arc::new(Int32Array::from(v))),
+        };
+        fields.push(field);
+        arrays.push(array);
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|source| IngestError::Arrow { path: path.into(), source })?;
+    let rows = batch.num_rows() as u64;
+    let sha256 = write_atomic(path, |out| {
+        let mut hashing = HashingWriter { inner: out, hasher: Sha256::new() };
+        let pq = |source| IngestError::Parquet { path: path.into(), source };
+        let mut writer = ArrowWriter::try_new(&mut hashing, batch.schema(), Some(writer_properties())).map_err(pq)?;
+        writer.write(&batch).map_err(pq)?;
+        writer.close().map_err(pq)?;
+        Ok(hex::encode(hashing.hasher.finalize()))
+    })?;
+    Ok(PartInfo { path: path.to_path_buf(), rows, sha256 })
+}
+
+/// Writes a pairs table to `path` (atomically) after validating it.
+pub fn write_pairs(path: &Path, rows: &[PairRow]) -> Result<TableInfo> {
+    validate_pairs(path, rows)?;
+    let part = write_parquet(
+        path,
+        vec![
+            Column::Str("group_id", rows.iter().map(|r| r.group_id.as_str()).collect()),
+            Column::Str("query_lang", rows.iter().map(|r| r.query_lang.as_str()).collect()),
+            Column::Str("query", rows.iter().map(|r| r.query.as_str()).collect()),
+            Column::Str("positive_lang", rows.iter().map(|r| r.positive_lang.as_str()).collect()),
+            Column::Str("positive", rows.iter().map(|r| r.positive.as_str()).collect()),
+            Column::OptStr("negative", rows.iter().map(|r| r.negative.as_deref()).collect()),
+            Column::OptStr("context", rows.iter().map(|r| r.context.as_deref()).collect()),
+            Column::Str("split", rows.iter().map(|r| r.split.as_str()).collect()),
+            Column::Str("source", rows.iter().map(|r| r.source.as_str()).collect()),
+        ],
+    )?;
+    Ok(TableInfo { parts: BTreeMap::from([("pairs".to_string(), part)]) })
+}
+
+/// Queries and corpus rows: the same five columns under a different id name.
+trait TextRow {
+    /// id, lang, text, group_id, subset.
+    fn fields(&self) -> (&str, &str, &str, &str, Option<&str>);
+}
+
+impl TextRow for QueryRow {
+    fn fields(&self) -> (&str, &str, &str, &str, Option<&str>) {
+        (&self.qid, &self.lang, &self.text, &self.group_id, self.subset.as_deref())
+    }
+}
+
+impl TextRow for DocRow {
+    fn fields(&self) -> (&str, &str, &str, &str, Option<&str>) {
+        (&self.docid, &self.lang, &self.text, &self.group_id, self.subset.as_deref())
+    }
+}
+
+fn text_columns<'a, T: TextRow>(id: &'static str, rows: &'a [T]) -> Vec<Column<'a>> {
+    let f: Vec<_> = rows.iter().map(TextRow::fields).collect();
+    vec![
+        Column::Str(id, f.iter().map(|r| r.0).collect()),
+        Column::Str("lang", f.iter().map(|r| r.1).collect()),
+        Column::Str("text", f.iter().map(|r| r.2).collect()),
+        Column::Str("group_id", f.iter().map(|r| r.3).collect()),
+        Column::OptStr("subset", f.iter().map(|r| r.4).collect()),
+    ]
+}
+
+/// Writes `dir/{queries,corpus,qrels}.parquet` (each atomically) after validating the set.
+pub fn write_eval_set(dir: &Path, set: &EvalSet) -> Result<TableInfo> {
+    set.validate(dir)?;
+    let queries = write_parquet(&dir.join(QUERIES_FILE), text_columns("qid", &set.queries))?;
+    let corpus = write_parquet(&dir.join(CORPUS_FILE), text_columns("docid", &set.corpus))?;
+    let r = &set.qrels;
+    let qrels = write_parquet(
+        &dir.join(QRELS_FILE),
+        vec![
+            Column::Str("qid", r.iter().map(|r| r.qid.as_str()).collect()),
+            Column::Str("docid", r.iter().map(|r| r.docid.as_str()).collect()),
+            Column::Int32("rel", r.iter().map(|r| r.rel).collect()),
+        ],
+    )?;
+    Ok(TableInfo {
+        parts: BTreeMap::from([
+            ("queries".to_string(), queries),
+            ("corpus".to_string(), corpus),
+            ("qrels".to_string(), qrels),
+        ]),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Parquet reading
+
+/// A whole Parquet file in memory, with typed column access that names the file on error.
+struct ParquetTable {
+    path: PathBuf,
+    batch: RecordBatch,
+}
+
+impl ParquetTable {
+    fn read(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+        let pq = |source| IngestError::Parquet { path: path.into(), source };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+        let schema = builder.schema().clone();
+        let reader = builder.build().map_err(pq)?;
+        let batches = reader
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|source| IngestError::Arrow { path: path.into(), source })?;
+        let batch = arrow::compute::concat_batches(&schema, &batches)
+            .map_err(|source| IngestError::Arrow { path: path.into(), source })?;
+        Ok(ParquetTable { path: path.to_path_buf(), batch })
+    }
+
+    fn column(&self, name: &str) -> Result<&ArrayRef> {
+        self.batch
+            .column_by_name(name)
+            .ok_or_else(|| IngestError::Schema { path: self.path.clone(), message: format!("missing column `{name}`") })
+    }
+
+    /// A string column; `LargeUtf8` and `Utf8View` (what other writers may produce) are
+    /// accepted and converted.
+    fn strings(&self, name: &str) -> Result<StringArray> {
+        let col = self.column(name)?;
+        let utf8 = match col.data_type() {
+            DataType::Utf8 => col.clone(),
+            DataType::LargeUtf8 | DataType::Utf8View => arrow::compute::cast(col, &DataType::Utf8)
+                .map_err(|source| IngestError::Arrow { path: self.path.clone(), source })?,
+            other => {
+                return Err(IngestError::Schema {
+                    path: self.path.clone(),
+                    message: format!("column `{name}` has type {other}, expected utf8"),
+                });
+            }
+        };
+        Ok(utf8.as_any().downcast_ref::<StringArray>().expect("cast to Utf8 yields a StringArray").clone())
+    }
+
+    /// A string column that must have no nulls.
+    fn required(&self, name: &str) -> Result<Vec<String>> {
+        let a = self.strings(name)?;
+        if a.null_count() > 0 {
+            return Err(IngestError::Schema { path: self.path.clone(), message: format!("column `{name}` has nulls") });
+        }
+        Ok(a.iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    }
+
+    fn optional(&self, name: &str) -> Result<Vec<Option<String>>> {
+        Ok(self.strings(name)?.iter().map(|v| v.map(str::to_string)).collect())
+    }
+
+    fn int32(&self, name: &str) -> Result<Vec<i32>> {
+        let col = self.column(name)?;
+        let a = col.as_any().downcast_ref::<Int32Array>().ok_or_else(|| IngestError::Schema {
+            path: self.path.clone(),
+            message: format!("column `{name}` has type {}, expected int32", col.data_type()),
+        })?;
+        if a.null_count() > 0 {
+            return Err(IngestError::Schema { path: self.path.clone(), message: format!("column `{name}` has nulls") });
+        }
+        Ok(a.values().to_vec())
+    }
+}
+
+/// Reads and validates a pairs table.
+pub fn read_pairs(path: &Path) -> Result<Vec<PairRow>> {
+    let t = ParquetTable::read(path)?;
+    let mut group_id = t.required("group_id")?;
+    let mut query_lang = t.required("query_lang")?;
+    let mut query = t.required("query")?;
+    let mut positive_lang = t.required("positive_lang")?;
+    let mut positive = t.required("positive")?;
+    let mut negative = t.optional("negative")?;
+    let mut context = t.optional("context")?;
+    let mut split = t.required("split")?;
+    let mut source = t.required("source")?;
+    let rows: Vec<PairRow> = (0..t.batch.num_rows())
+        .map(|i| PairRow {
+            group_id: take(&mut group_id[i]),
+            query_lang: take(&mut query_lang[i]),
+            query: take(&mut query[i]),
+            positive_lang: take(&mut positive_lang[i]),
+            positive: take(&mut positive[i]),
+            negative: negative[i].take(),
+            context: context[i].take(),
+            split: take(&mut split[i]),
+            source: take(&mut source[i]),
+        })
+        .collect();
+    validate_pairs(path, &rows)?;
+    Ok(rows)
+}
+
+/// The five columns shared by queries and corpus (id, lang, text, group_id, subset), as rows
+/// of either type.
+fn read_texts<T>(path: &Path, id: &str, make: impl Fn(String, String, String, String, Option<String>) -> T) -> Result<Vec<T>> {
+    let t = ParquetTable::read(path)?;
+    let mut ids = t.required(id)?;
+    let mut lang = t.required("lang")?;
+    let mut text = t.required("text")?;
+    let mut group = t.required("group_id")?;
+    let mut subset = t.optional("subset")?;
+    Ok((0..t.batch.num_rows())
+        .map(|i| make(take(&mut ids[i]), take(&mut lang[i]), take(&mut text[i]), take(&mut group[i]), subset[i].take()))
+        .collect())
+}
+
+/// Reads and validates the evaluation set in `dir` (`queries`, `corpus`, `qrels` parquet
+/// files); the set's name is the directory name.
+pub fn read_eval_set(dir: &Path) -> Result<EvalSet> {
+    let queries = read_texts(&dir.join(QUERIES_FILE), "qid", |qid, lang, text, group_id, subset| QueryRow {
+        qid,
+        lang,
+        text,
+        group_id,
+        subset,
+    })?;
+    let corpus = read_texts(&dir.join(CORPUS_FILE), "docid", |docid, lang, text, group_id, subset| DocRow {
+        docid,
+        lang,
+        text,
+        group_id,
+        subset,
+    })?;
+    let path = dir.join(QRELS_FILE);
+    let t = ParquetTable::read(&path)?;
+    let mut qid = t.required("qid")?;
+    let mut docid = t.required("docid")?;
+    let rel = t.int32("rel")?;
+    let qrels = (0..t.batch.num_rows())
+        .map(|i| QrelRow { qid: take(&mut qid[i]), docid: take(&mut docid[i]), rel: rel[i] })
+        .collect();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let set = EvalSet { name, queries, corpus, qrels };
+    set.validate(dir)?;
+    Ok(set)
+}

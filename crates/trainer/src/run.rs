@@ -1,0 +1,492 @@
+//! A training run: resolve model and data, build the trainee, loop over sampled batches with
+//! logging, validation and checkpoints, save the final model, evaluate.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use indicatif::{ProgressBar, ProgressStyle};
+use polyret_encoder::weights::WeightMap;
+use polyret_encoder::{BertModel, Role, SentenceEncoder, TextTokenizer, save_model_dir, write_atomic};
+use polyret_evaluator::{Embedder, EvalOptions, EvalReport};
+use polyret_ingest::{Catalog, EvalSet};
+use std::sync::Mutex;
+use polyret_sampler::{Sampler, SamplerConfig};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::TrainError;
+use crate::cache::LayerCache;
+use crate::embedder::CachedEmbedder;
+use crate::checkpoint::{self, CheckpointState, WORD_EMBEDDINGS, checkpoint_dir};
+use crate::config::TrainConfig;
+use crate::data::{PairSet, PairTokens, Tokenizers};
+use crate::optim::{AdamW, SparseEmbedding, learning_rate};
+use crate::step::Trainee;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The resolved config.
+    pub config: TrainConfig,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Continue from `run_dir/checkpoint`.
+    pub resume: bool,
+    /// Stop after this many steps of this invocation (for tests and the resume demo); the run
+    /// stays resumable. `None`: run to the end.
+    pub stop_after: Option<u64>,
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Steps completed in total.
+    pub steps: u64,
+    /// Loss of the last step.
+    pub last_loss: f64,
+    /// Mean loss over the first and last 10% of steps of this invocation.
+    pub loss_start_end: (f64, f64),
+    /// Pairs per second over the steps of this invocation (excluding start-up).
+    pub pairs_per_second: f64,
+    /// The final model (HF + sentence-transformers layout), when the run reached its end.
+    pub model_dir: Option<PathBuf>,
+    /// Zero-shot evaluations after training: (model label, report), the reference model first.
+    pub evaluations: Vec<(String, EvalReport)>,
+    /// Peak resident memory of the process, in MiB (Linux `VmHWM`).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// A benchmark of `eval.benchmarks`: a catalog eval table, optionally restricted to languages
+/// (`"tatoeba:de,fr,ja"`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchmarkSpec {
+    /// Catalog table name.
+    pub table: String,
+    /// Languages to keep (empty: `eval.languages`, or all).
+    pub languages: Vec<String>,
+}
+
+impl BenchmarkSpec {
+    /// Parses `name[:lang,lang…]`.
+    pub fn parse(spec: &str) -> Self {
+        match spec.split_once(':') {
+            Some((table, langs)) => Self {
+                table: table.trim().to_string(),
+                languages: langs.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
+            },
+            None => Self { table: spec.trim().to_string(), languages: Vec::new() },
+        }
+    }
+}
+
+/// The model directory for `config.model`: a path with `config.json`, or a known model fetched
+/// into `models_dir` if missing.
+pub fn resolve_model_dir(config: &TrainConfig) -> Result<PathBuf, TrainError> {
+    let path = PathBuf::from(&config.model.name);
+    if path.join("config.json").is_file() {
+        return Ok(path);
+    }
+    let mut options = polyret_fetch::ModelOptions::new(&config.model.name);
+    options.models_dir = config.model.models_dir.clone();
+    Ok(polyret_fetch::ensure_model(&options)?)
+}
+
+/// Makes sure every catalog table the run reads exists, fetching and ingesting what is missing.
+pub fn ensure_tables(config: &TrainConfig, names: &[String]) -> Result<(), TrainError> {
+    let names: Vec<String> = names.iter().filter(|n| !n.ends_with(".parquet")).cloned().collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut options = polyret_fetch::DataOptions::new(&config.data.dir);
+    if options.mirror.is_none() {
+        options.mirror = config.data.mirror.clone();
+    }
+    options.only = names;
+    polyret_fetch::ensure_data(&options)?;
+    Ok(())
+}
+
+/// Digest of the resolved config (what a checkpoint must match to resume).
+pub fn config_digest(config: &TrainConfig) -> String {
+    hex::encode(&Sha256::digest(config.to_toml().as_bytes())[..12])
+}
+
+/// Runs (or resumes) training.
+pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
+    let config = &options.config;
+    let run_dir = &options.run_dir;
+    let ckpt_dir = checkpoint_dir(run_dir);
+    if !options.resume && ckpt_dir.join("state.json").exists() {
+        return Err(TrainError::Checkpoint {
+            path: ckpt_dir,
+            message: "a run already exists here: pass --resume to continue it, or choose another --out".into(),
+        });
+    }
+    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
+    write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
+    let digest = config_digest(config);
+
+    let benchmarks: Vec<BenchmarkSpec> = config.eval.benchmarks.iter().map(|b| BenchmarkSpec::parse(b)).collect();
+    let mut tables = config.data.sources.clone();
+    tables.extend(benchmarks.iter().map(|b| b.table.clone()));
+    ensure_tables(config, &tables)?;
+    let eval_sets = load_benchmarks(config, &benchmarks)?;
+    let model_dir = resolve_model_dir(config)?;
+    let device = config.model.backend.device();
+    let base = SentenceEncoder::load(&model_dir, &device)?;
+    let sentence = base.sentence_config().clone();
+    let bert = base.model().config().clone();
+    let tokenizer_path = base.tokenizer().path().to_owned();
+    let pad_id = base.tokenizer().pad_id();
+    let query_tok = TextTokenizer::from_file(&tokenizer_path, config.model.max_query_tokens.min(bert.max_input_tokens()), bert.pad_token_id)?;
+    let passage_tok =
+        TextTokenizer::from_file(&tokenizer_path, config.model.max_passage_tokens.min(bert.max_input_tokens()), bert.pad_token_id)?;
+    let prompt = |text: &str, role| base.prompt(text, role);
+    let tokenizers = Tokenizers { query: &query_tok, passage: &passage_tok, prompt: &prompt };
+    let train_set = PairSet::load(&config.data, &config.data.split, &tokenizers)?;
+    let validation = load_validation(config, &tokenizers)?;
+    if config.loss.hard_negatives && !train_set.all_have_negatives() {
+        return Err(TrainError::Data("loss.hard_negatives is set but some training rows have no negative".into()));
+    }
+
+    // The trainee, fresh or from the checkpoint.
+    let ad_device = device.clone().autodiff();
+    let mut restored = if options.resume { Some(checkpoint::load(&ckpt_dir, &digest)?) } else { None };
+    let weights = match &mut restored {
+        Some(r) => std::mem::take(&mut r.weights),
+        None => base.model().to_weights(),
+    };
+    let frozen = config.training.freeze_layers.min(bert.num_hidden_layers);
+    let freeze_embeddings = config.training.freeze_embeddings || frozen > 0;
+    let sparse = config.training.sparse_embeddings && !freeze_embeddings && !config.training.cache_frozen;
+    let words = sparse.then(|| {
+        let w = &weights[WORD_EMBEDDINGS];
+        SparseEmbedding::new(w.shape[0], w.shape[1], w.data.clone())
+    });
+    let (model, _) = BertModel::from_weights(&bert, WeightMap::new(run_dir.join("checkpoint"), weights), &ad_device)?;
+    let model = freeze(model, freeze_embeddings, sparse, frozen);
+    let cache = if config.training.cache_frozen {
+        let eval_ids = eval_token_ids(&base, &eval_sets)?;
+        let mut sequences: Vec<&[u32]> = train_set.all_sequences().collect();
+        if let Some(v) = &validation {
+            sequences.extend(v.all_sequences());
+        }
+        sequences.extend(eval_ids.iter().map(Vec::as_slice));
+        Some(load_or_build_cache(config, base.model(), base.fingerprint(), pad_id, sequences, &device)?)
+    } else {
+        None
+    };
+    let (adam, start_step, sampler) = match &mut restored {
+        Some(r) => {
+            let adam = AdamW::import(&r.moments, r.state.adam_steps, &device);
+            let sampler = Sampler::resume(Arc::clone(&train_set.index), sampler_config(config)?, r.state.sampler.clone())?;
+            (adam, r.state.step, sampler)
+        }
+        None => (AdamW::default(), 0, Sampler::new(Arc::clone(&train_set.index), sampler_config(config)?)?),
+    };
+    let mut trainee = Trainee::new(model, words, cache, adam, sentence.clone(), ad_device, pad_id, frozen, config.training.dropout);
+    if let (Some(r), Some(table)) = (&mut restored, &mut trainee.words) {
+        checkpoint::restore_sparse(table, r);
+    }
+    drop(restored);
+    if let Some(excluded) = Some(sampler.excluded()).filter(|e| !e.is_empty()) {
+        tracing::warn!("sampler excluded: {excluded:?}");
+    }
+
+    let metrics_path = run_dir.join("metrics.jsonl");
+    let mut metrics = open_metrics(&metrics_path, start_step)?;
+    let total = config.training.steps;
+    let last = options.stop_after.map_or(total, |n| (start_step + n).min(total));
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}").expect("template"),
+    );
+    bar.set_position(start_step);
+    let mut sampler = sampler;
+    let mut losses = Vec::new();
+    let mut seconds = 0.0;
+    let mut pairs_done = 0usize;
+    let validation_batches = validation.as_ref().map(|v| validation_batches(v, config)).transpose()?;
+    for step in start_step..last {
+        let batch = sampler.next_batch();
+        let pairs: Vec<PairTokens<'_>> = batch.pairs.iter().map(|p| train_set.pair(p)).collect();
+        let lr = learning_rate(&config.optimizer, step, total);
+        let seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step;
+        let stats = trainee.step(config, &pairs, lr, seed);
+        if !stats.loss.is_finite() || !stats.grad_norm.is_finite() {
+            bar.abandon();
+            return Err(TrainError::NonFinite { step, loss: stats.loss, grad_norm: stats.grad_norm, checkpoint: ckpt_dir });
+        }
+        losses.push(stats.loss);
+        seconds += stats.seconds;
+        pairs_done += pairs.len();
+        let done = step + 1;
+        if done % config.training.log_every.max(1) == 0 || done == last {
+            let line = json!({
+                "step": done, "loss": stats.loss, "lr": lr, "grad_norm": stats.grad_norm,
+                "pairs_per_s": pairs.len() as f64 / stats.seconds, "tokens_per_s": stats.tokens as f64 / stats.seconds,
+                "batch_kind": batch.kind.as_str(), "epoch": batch.epoch, "step_seconds": stats.seconds,
+            });
+            writeln!(metrics, "{line}").map_err(|e| TrainError::io(&metrics_path, e))?;
+        }
+        let validate_every = config.eval.validate_every;
+        if let Some(batches) = &validation_batches
+            && ((validate_every > 0 && done % validate_every == 0) || done == total)
+        {
+            let pairs: Vec<Vec<PairTokens<'_>>> = batches
+                .iter()
+                .map(|b| b.pairs.iter().map(|p| validation.as_ref().expect("validation set").pair(p)).collect())
+                .collect();
+            let val = trainee.validation_loss(config, &pairs);
+            writeln!(metrics, "{}", json!({"step": done, "val_loss": val})).map_err(|e| TrainError::io(&metrics_path, e))?;
+            tracing::info!(step = done, val_loss = val, "validation");
+        }
+        bar.set_message(format!("loss {:.4} · {:.1} pairs/s", stats.loss, pairs.len() as f64 / stats.seconds));
+        bar.inc(1);
+        let every = config.training.checkpoint_every;
+        if done == last || (every > 0 && done % every == 0) {
+            metrics.flush().map_err(|e| TrainError::io(&metrics_path, e))?;
+            let state = CheckpointState {
+                step: done,
+                adam_steps: trainee.adam.steps,
+                sparse_steps: trainee.words.as_ref().map_or(0, |t| t.steps),
+                sampler: sampler.state(),
+                config_digest: digest.clone(),
+            };
+            checkpoint::save(&ckpt_dir, &trainee, &state)?;
+        }
+    }
+    bar.finish_and_clear();
+    metrics.flush().map_err(|e| TrainError::io(&metrics_path, e))?;
+
+    let finished = last == total;
+    let model_out = if finished {
+        let dir = run_dir.join("model");
+        let weights = checkpoint::model_weights(&trainee);
+        save_model_dir(&dir, &bert, &weights, &tokenizer_path, &sentence)?;
+        tracing::info!(dir = %dir.display(), "saved model");
+        Some(dir)
+    } else {
+        None
+    };
+    let evaluations = match &model_out {
+        Some(dir) if !eval_sets.is_empty() => {
+            let cache = trainee.cache.take().map(Mutex::new);
+            let trained = trainee.model().valid();
+            drop(trainee);
+            let evals = evaluate_models(config, run_dir, &base, dir, trained, cache.as_ref(), &eval_sets)?;
+            if let Some(cache) = cache {
+                save_cache(config, &cache.into_inner().expect("cache lock"), base.fingerprint())?;
+            }
+            evals
+        }
+        _ => Vec::new(),
+    };
+    let tenth = (losses.len() / 10).max(1);
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+    Ok(RunSummary {
+        steps: last,
+        last_loss: losses.last().copied().unwrap_or(f64::NAN),
+        loss_start_end: (mean(&losses[..tenth.min(losses.len())]), mean(&losses[losses.len().saturating_sub(tenth)..])),
+        pairs_per_second: pairs_done as f64 / seconds.max(1e-9),
+        model_dir: model_out,
+        evaluations,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+/// Loads every benchmark's eval set (with its language filter applied by the evaluator later).
+fn load_benchmarks(config: &TrainConfig, specs: &[BenchmarkSpec]) -> Result<Vec<(BenchmarkSpec, EvalSet)>, TrainError> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let catalog = Catalog::load(&config.data.dir.join("parquet").join(polyret_ingest::CATALOG_FILE))?;
+    specs.iter().map(|spec| Ok((spec.clone(), catalog.read_eval_set(&spec.table)?))).collect()
+}
+
+/// Token ids of every query and passage text of the benchmarks, as evaluation will embed them.
+fn eval_token_ids(base: &SentenceEncoder, sets: &[(BenchmarkSpec, EvalSet)]) -> Result<Vec<Vec<u32>>, TrainError> {
+    let mut ids = Vec::new();
+    for (_, set) in sets {
+        let queries: Vec<&str> = set.queries.iter().map(|q| q.text.as_str()).collect();
+        let docs: Vec<&str> = set.corpus.iter().map(|d| d.text.as_str()).collect();
+        ids.extend(base.tokenize(&queries, Role::Query)?);
+        ids.extend(base.tokenize(&docs, Role::Passage)?);
+    }
+    Ok(ids)
+}
+
+/// Evaluates the fine-tuned model (and the base model when `eval.baseline`) on every benchmark,
+/// writing `RUN/eval/<label>/<benchmark>/`.
+fn evaluate_models(
+    config: &TrainConfig,
+    run_dir: &Path,
+    base: &SentenceEncoder,
+    trained_dir: &Path,
+    trained: BertModel,
+    cache: Option<&Mutex<LayerCache>>,
+    sets: &[(BenchmarkSpec, EvalSet)],
+) -> Result<Vec<(String, EvalReport)>, TrainError> {
+    let device = config.model.backend.device();
+    let base_name = Path::new(&config.model.name).file_name().map_or(config.model.name.clone(), |n| n.to_string_lossy().into_owned());
+    let trained_name = format!("{base_name}+{}", run_dir.file_name().map_or("run".into(), |n| n.to_string_lossy()));
+    let mut models: Vec<(String, Box<dyn Embedder + '_>)> = Vec::new();
+    match cache {
+        Some(cache) => {
+            let cached = |model: BertModel, fingerprint: String| -> Box<dyn Embedder + '_> {
+                Box::new(CachedEmbedder {
+                    model,
+                    cache,
+                    tokenizer: base.tokenizer(),
+                    sentence: base.sentence_config().clone(),
+                    device: device.clone(),
+                    fingerprint,
+                })
+            };
+            if config.eval.baseline {
+                models.push((base_name.clone(), cached(base.model().clone(), base.fingerprint().to_string())));
+            }
+            let fingerprint = SentenceEncoder::load(trained_dir, &device)?.fingerprint().to_string();
+            models.push((trained_name, cached(trained, fingerprint)));
+        }
+        None => {
+            drop(trained);
+            if config.eval.baseline {
+                models.push((base_name.clone(), Box::new(base.clone())));
+            }
+            models.push((trained_name, Box::new(SentenceEncoder::load(trained_dir, &device)?)));
+        }
+    }
+    let mut out = Vec::new();
+    for (label, embedder) in &models {
+        for (spec, set) in sets {
+            let languages = if spec.languages.is_empty() { config.eval.languages.clone() } else { spec.languages.clone() };
+            let options = EvalOptions {
+                model_name: label.clone(),
+                langs: (!languages.is_empty()).then_some(languages),
+                out_dir: Some(run_dir.join("eval").join(label.replace('/', "--")).join(&spec.table)),
+                cache_dir: polyret_evaluator::default_cache_dir(),
+                ..EvalOptions::default()
+            };
+            let started = Instant::now();
+            let evaluation = polyret_evaluator::evaluate(embedder.as_ref(), set, &options)?;
+            tracing::info!(model = %label, benchmark = %spec.table, seconds = started.elapsed().as_secs_f64(), "evaluated");
+            out.push((label.clone(), evaluation.report));
+        }
+    }
+    Ok(out)
+}
+
+/// Peak resident set size of this process in MiB (Linux), for the GradCache memory figures.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn sampler_config(config: &TrainConfig) -> Result<SamplerConfig, TrainError> {
+    config.sampler_config().map_err(|m| TrainError::Data(m))
+}
+
+/// Turns off gradients for what is frozen: embeddings (all of them when frozen; only the word
+/// table when it is trained sparsely on the host) and the bottom `layers` layers.
+fn freeze(mut model: BertModel, embeddings: bool, sparse_words: bool, layers: usize) -> BertModel {
+    if embeddings {
+        model.embeddings = model.embeddings.no_grad();
+    } else if sparse_words {
+        model.embeddings.word = model.embeddings.word.set_require_grad(false);
+    }
+    for layer in model.layers.iter_mut().take(layers) {
+        *layer = layer.clone().no_grad();
+    }
+    if layers > 0 || embeddings {
+        model.pooler = model.pooler.map(|p| p.no_grad());
+    }
+    model
+}
+
+fn load_validation(config: &TrainConfig, tokenizers: &Tokenizers<'_>) -> Result<Option<PairSet>, TrainError> {
+    if config.data.validation_pairs == 0 {
+        return Ok(None);
+    }
+    if config.data.validation_split == config.data.split {
+        return Err(TrainError::Data("data.validation_split must differ from data.split".into()));
+    }
+    match PairSet::load(&config.data, &config.data.validation_split, tokenizers) {
+        Ok(set) => Ok(Some(set)),
+        Err(TrainError::Data(message)) => {
+            tracing::warn!("no validation pairs: {message}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Fixed validation batches: the first `validation_pairs` pairs the training strategy draws from
+/// the held-out groups with a fixed seed, so every evaluation sees the same pairs.
+fn validation_batches(set: &PairSet, config: &TrainConfig) -> Result<Vec<polyret_sampler::Batch>, TrainError> {
+    let mut sampler_cfg = sampler_config(config)?;
+    sampler_cfg.seed = 0x5EED;
+    sampler_cfg.batch_size = sampler_cfg.batch_size.min(set.index.len());
+    let mut sampler = Sampler::new(Arc::clone(&set.index), sampler_cfg)?;
+    let batches = config.data.validation_pairs.div_ceil(sampler.config().batch_size);
+    Ok((0..batches).map(|_| sampler.next_batch()).collect())
+}
+
+fn load_or_build_cache(
+    config: &TrainConfig,
+    model: &BertModel,
+    fingerprint: &str,
+    pad_id: u32,
+    sequences: Vec<&[u32]>,
+    device: &burn::tensor::Device,
+) -> Result<LayerCache, TrainError> {
+    let layer = config.training.freeze_layers.min(model.layers.len());
+    let path = cache_path(&config.training.cache_dir, fingerprint, layer);
+    let mut cache = LayerCache::load(&path, layer, fingerprint)?
+        .unwrap_or_else(|| LayerCache::new(layer, model.config().hidden_size, fingerprint));
+    let started = Instant::now();
+    let added = cache.extend(model, pad_id, sequences, device);
+    if added > 0 {
+        tracing::info!(added, seconds = started.elapsed().as_secs_f64(), path = %path.display(), "layer cache extended");
+        cache.save(&path)?;
+    }
+    Ok(cache)
+}
+
+/// Writes the cache back if evaluation added texts to it.
+fn save_cache(config: &TrainConfig, cache: &LayerCache, fingerprint: &str) -> Result<(), TrainError> {
+    let path = cache_path(&config.training.cache_dir, fingerprint, cache.layer());
+    if cache.is_dirty() {
+        cache.save(&path)?;
+    }
+    Ok(())
+}
+
+/// Where the cache of `layer` frozen layers of the model with `fingerprint` lives.
+pub fn cache_path(dir: &Path, fingerprint: &str, layer: usize) -> PathBuf {
+    dir.join(format!("{fingerprint}-layer{layer}.bin"))
+}
+
+/// Opens `metrics.jsonl` for appending, first dropping lines after `keep_until` (a resumed run
+/// repeats the steps after its checkpoint).
+fn open_metrics(path: &Path, keep_until: u64) -> Result<std::io::BufWriter<std::fs::File>, TrainError> {
+    let kept: Vec<String> = match std::fs::read_to_string(path) {
+        Ok(text) if keep_until > 0 => text
+            .lines()
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s <= keep_until))
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut body = kept.join("\n");
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    write_atomic(path, body.as_bytes())?;
+    let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| TrainError::io(path, e))?;
+    Ok(std::io::BufWriter::new(file))
+}

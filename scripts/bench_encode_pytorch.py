@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `cargo xtask bench encode`: sentence-transformers encoding the same
+texts with the same model directory, on the same machine.
+
+    python scripts/bench_encode_pytorch.py --model models/multilingual-e5-small --input texts.jsonl \
+        [--batch-size 32] [--threads N] [--check emb.parquet]
+
+Input lines are `{"text", "role"}`; texts are encoded with the role's prompt (E5: "passage: "),
+sorted by length in batches (what `SentenceTransformer.encode` does), mean pooling, L2 norm.
+Model loading is excluded from the timing; one warm-up batch runs first. With --check, the
+embeddings are compared with Polyret's (`polyret encode` output) and the minimum cosine printed.
+Last line: `{"sentences_per_s": ..., "seconds": ..., "texts": ...}`.
+"""
+import argparse
+import json
+import time
+
+import torch
+from sentence_transformers import SentenceTransformer
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--check")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = [json.loads(line) for line in open(args.input, encoding="utf-8")]
+    model = SentenceTransformer(args.model, device="cpu")
+    by_role = {}
+    for i, r in enumerate(rows):
+        by_role.setdefault(r.get("role", "passage"), []).append(i)
+    model.encode([rows[0]["text"]], prompt_name=rows[0].get("role", "passage"))  # warm-up
+    out = [None] * len(rows)
+    start = time.perf_counter()
+    for role, idx in by_role.items():
+        emb = model.encode([rows[i]["text"] for i in idx], prompt_name=role, batch_size=args.batch_size,
+                           convert_to_numpy=True, normalize_embeddings=False)
+        for j, i in enumerate(idx):
+            out[i] = emb[j]
+    seconds = time.perf_counter() - start
+    if args.check:
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        ours = np.array(pq.read_table(args.check).column("embedding").to_pylist(), dtype=np.float32)
+        theirs = np.stack(out)
+        cos = (ours * theirs).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1))
+        print(json.dumps({"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean())}))
+    print(json.dumps({"sentences_per_s": len(rows) / seconds, "seconds": seconds, "texts": len(rows),
+                      "threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()
