@@ -203,6 +203,9 @@ pub fn length_sorted_batches(ids: &[Vec<u32>], limits: BatchLimits) -> Vec<Vec<u
     batches
 }
 
+/// Tokenizer files besides `tokenizer.json` that a saved model directory carries over.
+const TOKENIZER_SIDE_FILES: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
+
 /// Writes a model directory (see module docs) atomically.
 pub fn save_model_dir(
     dir: &Path,
@@ -222,6 +225,15 @@ pub fn save_model_dir(
     write_safetensors(&staging.join("model.safetensors"), weights)?;
     let tokenizer = std::fs::read(tokenizer_json).map_err(|e| EncoderError::io(tokenizer_json, e))?;
     write_atomic(&staging.join("tokenizer.json"), &tokenizer)?;
+    // Files transformers needs to pick the right tokenizer class for `tokenizer.json`.
+    let source_dir = tokenizer_json.parent().unwrap_or(Path::new("."));
+    for name in TOKENIZER_SIDE_FILES {
+        let path = source_dir.join(name);
+        if path.is_file() {
+            let bytes = std::fs::read(&path).map_err(|e| EncoderError::io(&path, e))?;
+            write_atomic(&staging.join(name), &bytes)?;
+        }
+    }
     for (name, value) in sentence_transformers_files(config, sentence) {
         let path = staging.join(name);
         if let Some(parent) = path.parent() {
@@ -322,8 +334,30 @@ pub fn convert_e5s1(e5s1: &Path, tokenizer_json: &Path, out_dir: &Path) -> Resul
     let config = header.to_config();
     // Validate the tokenizer before writing anything.
     TextTokenizer::from_file(tokenizer_json, config.max_input_tokens(), config.pad_token_id)?;
-    save_model_dir(out_dir, &config, &tensors, tokenizer_json, &SentenceConfig::e5())?;
-    Ok(config)
+    // multilingual-e5 is a BERT with XLM-R's SentencePiece vocabulary: transformers must be told,
+    // or it picks BERT's WordPiece tokenizer class for `model_type: bert`.
+    let staging = tempfile_dir(out_dir)?;
+    std::fs::copy(tokenizer_json, staging.join("tokenizer.json")).map_err(|e| EncoderError::io(tokenizer_json, e))?;
+    let tokenizer_config = json!({
+        "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512,
+        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
+        "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>",
+    });
+    write_atomic(&staging.join("tokenizer_config.json"), serde_json::to_string_pretty(&tokenizer_config).expect("json").as_bytes())?;
+    let result = save_model_dir(out_dir, &config, &tensors, &staging.join("tokenizer.json"), &SentenceConfig::e5());
+    let _ = std::fs::remove_dir_all(&staging);
+    result.map(|()| config)
+}
+
+/// A fresh scratch directory next to `dir` (same file system, so renames are atomic).
+fn tempfile_dir(dir: &Path) -> Result<PathBuf, EncoderError> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let scratch = parent.join(format!(".{}.tokenizer-{}", dir.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(|e| EncoderError::io(&scratch, e))?;
+    }
+    std::fs::create_dir_all(&scratch).map_err(|e| EncoderError::io(&scratch, e))?;
+    Ok(scratch)
 }
 
 fn log_report(path: &Path, report: &LoadReport) {

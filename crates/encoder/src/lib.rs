@@ -36,4 +36,4 @@ pub use encoder::{
 pub use error::EncoderError;
 pub use io::{replace_dir, tmp_path, write_atomic};
 pub use model::{Attention, BertModel, Embeddings, FeedForward, Layer, Mode, ModelInput, TokenBatch, cls, mean_pool};
-pub use tokenizer::{TextTokenizer, pad_batch};
+pub use tokenizer::{TextTokenizer, pad_batch, pad_batch_to};

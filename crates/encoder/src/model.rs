@@ -127,6 +127,10 @@ fn dropout<const D: usize>(x: Tensor<D>, p: f64, mode: Mode, site: u64) -> Tenso
         return x;
     }
     let shape = x.shape();
+    if !crate::ops::fused_kernels() {
+        let keep = Tensor::<D>::random(shape, Distribution::Bernoulli(1.0 - p), &x.device());
+        return x * keep / (1.0 - p);
+    }
     let mask = dropout_mask(shape.num_elements(), p, splitmix64(seed ^ splitmix64(site)));
     let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
     x * mask
@@ -432,7 +436,8 @@ impl FeedForward {
     fn forward(&self, x: Tensor<3>, config: &BertConfig, mode: Mode, site: u64) -> Tensor<3> {
         let inner = self.intermediate.forward(x.clone());
         let inner = match config.hidden_act {
-            Activation::Gelu => crate::ops::gelu(inner),
+            Activation::Gelu if crate::ops::fused_kernels() => crate::ops::gelu(inner),
+            Activation::Gelu => burn::tensor::activation::gelu(inner),
             Activation::GeluTanh => gelu_approximate(inner),
             Activation::Relu => relu(inner),
         };

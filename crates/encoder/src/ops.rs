@@ -79,6 +79,14 @@ impl<B: Backend + EncoderOps, C: CheckpointStrategy> EncoderOps for burn::backen
     }
 }
 
+/// Whether the model uses Polyret's kernels (fused GELU, counter-based dropout masks): yes unless
+/// the environment variable `POLYRET_KERNELS=burn` asks for Burn's own, which only exists so that
+/// `cargo xtask bench train` can measure what they save. Read once per process.
+pub fn fused_kernels() -> bool {
+    static FUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FUSED.get_or_init(|| std::env::var("POLYRET_KERNELS").map_or(true, |v| v != "burn"))
+}
+
 /// Exact GELU on any backend, fused on Flex.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<burn::backend::Dispatch as EncoderOps>::encoder_gelu(x.into_dispatch()))

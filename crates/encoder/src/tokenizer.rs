@@ -78,7 +78,12 @@ impl TextTokenizer {
 
 /// Right-pads token sequences with `pad_id` to the longest one.
 pub fn pad_batch(sequences: &[&[u32]], pad_id: u32) -> TokenBatch {
-    let seq_len = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+    pad_batch_to(sequences, pad_id, 0)
+}
+
+/// Right-pads token sequences with `pad_id` to the longest one, or to `min_len` if longer.
+pub fn pad_batch_to(sequences: &[&[u32]], pad_id: u32, min_len: usize) -> TokenBatch {
+    let seq_len = sequences.iter().map(|s| s.len()).max().unwrap_or(0).max(min_len);
     let mut input_ids = Vec::with_capacity(sequences.len() * seq_len);
     let mut attention_mask = Vec::with_capacity(sequences.len() * seq_len);
     for seq in sequences {

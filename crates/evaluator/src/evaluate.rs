@@ -363,20 +363,21 @@ struct Slice {
     corpus_lang: Option<usize>,
     /// Absolute position of the slice's first document.
     offset: usize,
-    /// Documents to select from the top (at least).
+    /// Top documents the caller needs (the bias report looks at the top 10).
     keep: usize,
-    /// Whether the ranking goes to a run file.
-    export: bool,
+    /// Depth of the run-file ranking, when this ranking is exported.
+    export: Option<usize>,
     /// Whether an exported ranking reaches its lowest-ranked relevant document.
     cover: bool,
 }
 
-/// Ranks one slice of a score row: the relevant documents' exact ranks, the measures, and the
-/// top `keep` documents — extended to the lowest-ranked relevant one when `cover` is set.
+/// Ranks one slice of a score row: the relevant documents' exact ranks, the measures, the top
+/// `keep` documents, and the exported prefix (extended to the lowest-ranked relevant document
+/// when `cover` is set).
 fn rank_slice(row: &[f32], ties: &[u32], judged: Vec<(usize, i32)>, spec: Slice) -> SliceRanking {
     let Slice { setting, corpus_lang, offset, keep, export, cover } = spec;
     let mut top = Vec::new();
-    top_k(row, ties, keep, &mut top);
+    top_k(row, ties, keep.max(export.unwrap_or(0)), &mut top);
     let ranks: Vec<u32> = judged
         .iter()
         .map(|&(p, _)| {
@@ -389,13 +390,18 @@ fn rank_slice(row: &[f32], ties: &[u32], judged: Vec<(usize, i32)>, spec: Slice)
         .collect();
     let first = ranks.iter().copied().min().unwrap_or(0);
     let last = ranks.iter().copied().max().unwrap_or(0);
-    if export && cover && last as usize > top.len() {
-        top_k(row, ties, last as usize, &mut top);
+    let export = export.map(|depth| if cover { depth.max(last as usize) } else { depth });
+    // Only a covering export can need more than was selected: its lowest relevant document.
+    if let Some(n) = export
+        && last as usize > top.len()
+    {
+        top_k(row, ties, n, &mut top);
     }
     let mut retrieved: Vec<(u32, i32)> = ranks.iter().zip(&judged).map(|(&r, &(_, g))| (r, g)).collect();
     let grades: Vec<i32> = judged.iter().map(|&(_, g)| g).collect();
     let values = measure(&mut retrieved, &grades);
-    let run = if export { top.iter().map(|&t| (t as usize + offset, row[t as usize])).collect() } else { Vec::new() };
+    let run =
+        export.map_or_else(Vec::new, |n| top.iter().take(n).map(|&t| (t as usize + offset, row[t as usize])).collect());
     let ranked = Ranked { setting, corpus_lang, values, num_rel: judged.len() as u32, first, last, judged, run };
     SliceRanking { ranked, ranks, top }
 }
@@ -424,20 +430,18 @@ fn rank_row(
         let setting = if *c == q.lang { Setting::Monolingual } else { Setting::Crosslingual };
         let exporting = export.contains(&setting);
         let local = range.start - g.docs.start..range.end - g.docs.start;
-        let keep = if exporting { opts.run_depth } else { 0 };
+        let export = exporting.then_some(opts.run_depth);
         let cover = opts.run_cover;
-        let spec = Slice { setting, corpus_lang: Some(*c), offset: range.start, keep, export: exporting, cover };
+        let spec = Slice { setting, corpus_lang: Some(*c), offset: range.start, keep: 0, export, cover };
         let cell = rank_slice(&row[local], &p.corpus.ties[range.clone()], judged, spec);
         ranked.push(cell.ranked);
     }
-    let exporting = export.contains(&Setting::Multilingual);
-    let keep = if exporting { opts.run_depth.max(BIAS_TOP_K) } else { BIAS_TOP_K };
     let spec = Slice {
         setting: Setting::Multilingual,
         corpus_lang: None,
         offset: g.docs.start,
-        keep,
-        export: exporting,
+        keep: BIAS_TOP_K,
+        export: export.contains(&Setting::Multilingual).then_some(opts.run_depth),
         cover: opts.run_cover,
     };
     let all = rank_slice(row, &p.corpus.ties[g.docs.clone()], q.qrels.clone(), spec);

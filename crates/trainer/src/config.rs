@@ -206,6 +206,14 @@ pub struct TrainingSection {
     /// Log a metrics line every this many steps.
     #[serde(default = "default_log_every")]
     pub log_every: u64,
+    /// Also write every batch's pairs to `batches.jsonl` (group, languages; what
+    /// `polyret sample` prints), e.g. to replay the run's batches in a reference implementation.
+    #[serde(default)]
+    pub log_batches: bool,
+    /// Pad every batch to `max_query_tokens` / `max_passage_tokens` instead of to its longest
+    /// sequence. Only for measuring what dynamic padding saves (`cargo xtask bench train`).
+    #[serde(default)]
+    pub pad_to_max: bool,
 }
 
 /// Evaluation.

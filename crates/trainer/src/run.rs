@@ -188,6 +188,9 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
         None => (AdamW::default(), 0, Sampler::new(Arc::clone(&train_set.index), sampler_config(config)?)?),
     };
     let mut trainee = Trainee::new(model, words, cache, adam, sentence.clone(), ad_device, pad_id, frozen, config.training.dropout);
+    if config.training.pad_to_max {
+        trainee.pad_to = Some((query_tok.max_len(), passage_tok.max_len()));
+    }
     if let (Some(r), Some(table)) = (&mut restored, &mut trainee.words) {
         checkpoint::restore_sparse(table, r);
     }
@@ -198,6 +201,8 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
 
     let metrics_path = run_dir.join("metrics.jsonl");
     let mut metrics = open_metrics(&metrics_path, start_step)?;
+    let batches_path = run_dir.join("batches.jsonl");
+    let mut batch_log = if config.training.log_batches { Some(open_metrics(&batches_path, start_step)?) } else { None };
     let total = config.training.steps;
     let last = options.stop_after.map_or(total, |n| (start_step + n).min(total));
     let bar = ProgressBar::new(total).with_style(
@@ -211,6 +216,9 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
     let validation_batches = validation.as_ref().map(|v| validation_batches(v, config)).transpose()?;
     for step in start_step..last {
         let batch = sampler.next_batch();
+        if let Some(log) = &mut batch_log {
+            writeln!(log, "{}", batch_json(&train_set, &batch, step + 1)).map_err(|e| TrainError::io(&batches_path, e))?;
+        }
         let pairs: Vec<PairTokens<'_>> = batch.pairs.iter().map(|p| train_set.pair(p)).collect();
         let lr = learning_rate(&config.optimizer, step, total);
         let seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step;
@@ -260,6 +268,9 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
     }
     bar.finish_and_clear();
     metrics.flush().map_err(|e| TrainError::io(&metrics_path, e))?;
+    if let Some(log) = &mut batch_log {
+        log.flush().map_err(|e| TrainError::io(&batches_path, e))?;
+    }
 
     let finished = last == total;
     let model_out = if finished {
@@ -286,7 +297,7 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
     };
     let tenth = (losses.len() / 10).max(1);
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
-    Ok(RunSummary {
+    let summary = RunSummary {
         steps: last,
         last_loss: losses.last().copied().unwrap_or(f64::NAN),
         loss_start_end: (mean(&losses[..tenth.min(losses.len())]), mean(&losses[losses.len().saturating_sub(tenth)..])),
@@ -294,7 +305,15 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
         model_dir: model_out,
         evaluations,
         peak_rss_mib: peak_rss_mib(),
-    })
+    };
+    let json = json!({
+        "steps": summary.steps, "steps_this_invocation": losses.len(), "last_loss": summary.last_loss,
+        "loss_first_tenth": summary.loss_start_end.0, "loss_last_tenth": summary.loss_start_end.1,
+        "pairs_per_second": summary.pairs_per_second, "train_seconds": seconds, "peak_rss_mib": summary.peak_rss_mib,
+        "model_dir": summary.model_dir,
+    });
+    write_atomic(&run_dir.join("summary.json"), serde_json::to_string_pretty(&json).expect("json").as_bytes())?;
+    Ok(summary)
 }
 
 /// Loads every benchmark's eval set (with its language filter applied by the evaluator later).
@@ -385,6 +404,20 @@ pub fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// One line of `batches.jsonl`, in `polyret sample`'s format.
+fn batch_json(set: &PairSet, batch: &polyret_sampler::Batch, step: u64) -> serde_json::Value {
+    let index = &set.index;
+    let pairs: Vec<serde_json::Value> = batch
+        .pairs
+        .iter()
+        .map(|p| {
+            json!({"group_id": index.group_id(p.group), "source": index.group_source(p.group),
+                   "query_lang": index.lang_code(p.query_lang), "passage_lang": index.lang_code(p.passage_lang)})
+        })
+        .collect();
+    json!({"step": step, "batch": batch.index, "kind": batch.kind.as_str(), "pairs": pairs})
 }
 
 fn sampler_config(config: &TrainConfig) -> Result<SamplerConfig, TrainError> {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
-use polyret_encoder::{BertModel, Mode, ModelInput, SentenceConfig, TokenBatch, pad_batch, sentence_embeddings};
+use polyret_encoder::{BertModel, Mode, ModelInput, SentenceConfig, TokenBatch, pad_batch_to, sentence_embeddings};
 
 use crate::cache::LayerCache;
 use crate::config::TrainConfig;
@@ -41,6 +41,8 @@ pub struct Trainee {
     pub frozen_layers: usize,
     /// Dropout in trainable layers.
     pub dropout: bool,
+    /// Pad queries and passages to these lengths instead of the batch's longest (ablation only).
+    pub pad_to: Option<(usize, usize)>,
 }
 
 /// What a step measured.
@@ -77,7 +79,7 @@ impl Trainee {
         frozen_layers: usize,
         dropout: bool,
     ) -> Self {
-        Self { model: Some(model), words, cache, adam, sentence, device, pad_id, frozen_layers, dropout }
+        Self { model: Some(model), words, cache, adam, sentence, device, pad_id, frozen_layers, dropout, pad_to: None }
     }
 
     /// The model being trained.
@@ -93,8 +95,13 @@ impl Trainee {
     /// Embeds `sequences` (already token ids) on `device`, returning pooled sentence vectors.
     /// `graph`: whether to track gradients (the trainable part only); `mode`: dropout in
     /// trainable layers (frozen ones always run without).
-    fn embed(&self, model: &BertModel, sequences: &[&[u32]], device: &Device, graph: bool, mode: Mode) -> Embedded {
-        let batch = pad_batch(sequences, self.pad_id);
+    fn embed(&self, model: &BertModel, sequences: &[&[u32]], side: Side, device: &Device, graph: bool, mode: Mode) -> Embedded {
+        let min_len = match (self.pad_to, side) {
+            (Some((q, _)), Side::Query) => q,
+            (Some((_, p)), Side::Passage) => p,
+            (None, _) => 0,
+        };
+        let batch = pad_batch_to(sequences, self.pad_id, min_len);
         let input = ModelInput::new(&batch, model.config(), device);
         let layers = model.layers.len();
         let (hidden, words) = if let Some(cache) = &self.cache {
@@ -133,8 +140,8 @@ impl Trainee {
         let chunk = config.training.chunk_size;
         let mut word_grads: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
         let (loss, mut grads) = if chunk == 0 || chunk >= queries.len().max(passages.len()) {
-            let q = self.embed(self.model(), &queries, &self.device, true, self.mode(seed));
-            let p = self.embed(self.model(), &passages, &self.device, true, self.mode(seed ^ PASSAGE_SALT));
+            let q = self.embed(self.model(), &queries, Side::Query, &self.device, true, self.mode(seed));
+            let p = self.embed(self.model(), &passages, Side::Passage, &self.device, true, self.mode(seed ^ PASSAGE_SALT));
             let loss = info_nce(q.reps, p.reps, scale, symmetric);
             let mut g = loss.backward();
             for leaf in [q.words, p.words].into_iter().flatten() {
@@ -173,16 +180,16 @@ impl Trainee {
         let inner = self.device.clone().without_autodiff();
         let chunk_seed = |side: u64, i: usize| seed ^ side ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         // Pass 1: embeddings without a graph.
-        let embed_all = |seqs: &[&[u32]], side: u64| -> Tensor<2> {
+        let embed_all = |seqs: &[&[u32]], side: Side| -> Tensor<2> {
             let parts: Vec<Tensor<2>> = seqs
                 .chunks(chunk)
                 .enumerate()
-                .map(|(i, c)| self.embed(&inference, c, &inner, false, self.mode(chunk_seed(side, i))).reps)
+                .map(|(i, c)| self.embed(&inference, c, side, &inner, false, self.mode(chunk_seed(side.salt(), i))).reps)
                 .collect();
             Tensor::cat(parts, 0)
         };
-        let q_all = Tensor::from_inner(embed_all(queries, 0)).require_grad();
-        let p_all = Tensor::from_inner(embed_all(passages, PASSAGE_SALT)).require_grad();
+        let q_all = Tensor::from_inner(embed_all(queries, Side::Query)).require_grad();
+        let p_all = Tensor::from_inner(embed_all(passages, Side::Passage)).require_grad();
         // Pass 2: the loss and its gradient with respect to the embeddings.
         let loss = info_nce(q_all.clone(), p_all.clone(), scale, symmetric);
         let g = loss.backward();
@@ -190,11 +197,11 @@ impl Trainee {
         let dp = p_all.grad(&g).expect("passage embeddings require grad");
         // Pass 3: per chunk, back-propagate <embeddings, their gradient>.
         let mut accumulator = GradientsAccumulator::<BertModel>::new();
-        for (seqs, grad, side) in [(queries, dq, 0), (passages, dp, PASSAGE_SALT)] {
+        for (seqs, grad, side) in [(queries, dq, Side::Query), (passages, dp, Side::Passage)] {
             for (i, c) in seqs.chunks(chunk).enumerate() {
                 let start = i * chunk;
                 let g_chunk = Tensor::from_inner(grad.clone().slice([start..start + c.len()]));
-                let e = self.embed(self.model(), c, &self.device, true, self.mode(chunk_seed(side, i)));
+                let e = self.embed(self.model(), c, side, &self.device, true, self.mode(chunk_seed(side.salt(), i)));
                 let surrogate = (e.reps * g_chunk).sum();
                 let mut gc = surrogate.backward();
                 if let Some(leaf) = e.words {
@@ -223,11 +230,28 @@ impl Trainee {
         for pairs in batches {
             let queries: Vec<&[u32]> = pairs.iter().map(|p| p.query).collect();
             let passages: Vec<&[u32]> = pairs.iter().map(|p| p.positive).collect();
-            let q = self.embed(&inference, &queries, &inner, false, Mode::Eval).reps;
-            let p = self.embed(&inference, &passages, &inner, false, Mode::Eval).reps;
+            let q = self.embed(&inference, &queries, Side::Query, &inner, false, Mode::Eval).reps;
+            let p = self.embed(&inference, &passages, Side::Passage, &inner, false, Mode::Eval).reps;
             total += info_nce(q, p, config.loss.scale, config.loss.symmetric).into_scalar::<f32>() as f64;
         }
         total / batches.len().max(1) as f64
+    }
+}
+
+/// Which side of the pairs a forward pass embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Query,
+    Passage,
+}
+
+impl Side {
+    /// Distinguishes the two sides' dropout seeds.
+    fn salt(self) -> u64 {
+        match self {
+            Side::Query => 0,
+            Side::Passage => PASSAGE_SALT,
+        }
     }
 }
 

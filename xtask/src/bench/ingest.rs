@@ -5,7 +5,6 @@
 //! two outputs are then read back and compared row by row, so both must have done the same work.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -100,22 +99,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!("polyret: {rows} rows, best of {} runs {best:.3} s", args.repeats);
 
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_ingest.py");
-    let out = Command::new(&args.python)
-        .arg(&script)
-        .arg("--raw")
-        .arg(&raw)
-        .arg("--out")
-        .arg(&theirs)
-        .args(["--repeats", &args.repeats.to_string()])
-        .output()
-        .with_context(|| format!("running {} {}", args.python, script.display()))?;
-    if !out.status.success() {
-        bail!("{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
-    }
-    let stdout = String::from_utf8(out.stdout)?;
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .with_context(|| format!("parsing the output of {}: {stdout}", script.display()))?;
+    let report = super::run_reference(
+        &args.python,
+        "bench_ingest.py",
+        &["--raw".into(), raw.clone().into(), "--out".into(), theirs.clone().into(), "--repeats".into(), args.repeats.to_string().into()],
+    )?;
     let their_rows = report["rows"].as_u64().context("no rows in the pyarrow output")?;
     let their_best = report["seconds"]
         .as_array()

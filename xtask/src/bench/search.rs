@@ -3,8 +3,7 @@
 //! the same random unit vectors, in the same run. Both report the best of `--repeats` timed
 //! runs after one warm-up; the two top-k lists are compared to make sure both did the work.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -79,21 +78,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let polyret = args.queries as f64 / best;
     tracing::info!("polyret: best of {} runs {:.3} s", args.repeats, best);
 
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_search.py");
-    let out = Command::new(&args.python)
-        .arg(&script)
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["--docs", &args.docs.to_string(), "--queries", &args.queries.to_string()])
-        .args(["--dim", &args.dim.to_string(), "--k", &args.k.to_string(), "--repeats", &args.repeats.to_string()])
-        .output()
-        .with_context(|| format!("running {} {}", args.python, script.display()))?;
-    if !out.status.success() {
-        bail!("{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
-    }
-    let stdout = String::from_utf8(out.stdout)?;
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .with_context(|| format!("parsing the output of {}: {stdout}", script.display()))?;
+    let report = super::run_reference(
+        &args.python,
+        "bench_search.py",
+        &[
+            "--dir".into(),
+            dir.path().into(),
+            "--docs".into(),
+            args.docs.to_string().into(),
+            "--queries".into(),
+            args.queries.to_string().into(),
+            "--dim".into(),
+            args.dim.to_string().into(),
+            "--k".into(),
+            args.k.to_string().into(),
+            "--repeats".into(),
+            args.repeats.to_string().into(),
+        ],
+    )?;
     let numpy = report["queries_per_s"].as_f64().context("no queries_per_s in the numpy output")?;
     tracing::info!("numpy {}: {}", report["numpy"], report["seconds"]);
 
