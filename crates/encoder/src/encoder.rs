@@ -166,10 +166,10 @@ impl SentenceEncoder {
 }
 
 /// Pools last hidden states into sentence vectors as `sentence` says, normalising if asked.
-pub fn sentence_embeddings(hidden: Tensor<3>, input: &ModelInput, sentence: &SentenceConfig) -> Tensor<2> {
+pub fn sentence_embeddings(hidden: Tensor<2>, input: &ModelInput, sentence: &SentenceConfig) -> Tensor<2> {
     let pooled = match sentence.pooling {
-        Pooling::Mean => mean_pool(hidden, input.mask.clone()),
-        Pooling::Cls => cls(hidden),
+        Pooling::Mean => mean_pool(hidden, input),
+        Pooling::Cls => cls(hidden, input),
     };
     if sentence.normalize { l2_normalize(pooled) } else { pooled }
 }

@@ -48,21 +48,40 @@ impl TokenBatch {
     }
 }
 
-/// A [`TokenBatch`] moved to a device with everything the forward pass derives from it.
+/// A [`TokenBatch`] moved to a device, in the *packed* layout the model computes in: the real
+/// tokens of all sequences, one after another, as rows of a `[tokens, hidden]` matrix.
+///
+/// Every part of a transformer layer except attention works token by token, so running the
+/// linear layers, LayerNorms, GELU and dropout on real tokens only skips the padding that a
+/// `[batch, seq, hidden]` layout computes on (close to half the work for variable-length
+/// passages). Attention scatters rows into a padded `[batch, seq]` view and gathers them back.
 #[derive(Debug, Clone)]
 pub struct ModelInput {
-    /// `[batch, seq]` token ids.
-    pub input_ids: Tensor<2, Int>,
-    /// `[batch, seq]` position ids (BERT counts from 0; XLM-R from `pad + 1`, skipping padding).
-    pub position_ids: Tensor<2, Int>,
-    /// `[batch, seq]` segment ids, when any is not 0.
-    pub token_type_ids: Option<Tensor<2, Int>>,
-    /// `[batch, seq]` 1.0 for tokens, 0.0 for padding (for pooling).
-    pub mask: Tensor<2>,
+    /// `[tokens]` token ids of the real tokens, sequence after sequence.
+    pub token_ids: Tensor<1, Int>,
+    /// `[tokens]` position ids (BERT counts from 0; XLM-R from `pad + 1`).
+    pub position_ids: Tensor<1, Int>,
+    /// `[tokens]` segment ids, when any is not 0.
+    pub token_type_ids: Option<Tensor<1, Int>>,
+    /// `[batch · seq]`: for each padded slot, its row in the packed matrix, or `tokens` (a zero
+    /// row appended for the purpose) for padding.
+    pub scatter_index: Tensor<1, Int>,
+    /// `[tokens]`: the padded slot (`b · seq + i`) of each packed row.
+    pub gather_index: Tensor<1, Int>,
+    /// `[batch, tokens]`: `1 / length` where a token belongs to a sequence (mean pooling).
+    pub pool_weights: Tensor<2>,
+    /// `[batch]`: the packed row of each sequence's first token (CLS pooling).
+    pub first_token: Tensor<1, Int>,
     /// `[batch, 1, 1, seq]` 0 for tokens, a large negative number for padding (added to scores).
     pub attention_bias: Tensor<4>,
     /// Whether any sequence is padded; when none is, the bias is skipped.
     pub padded: bool,
+    /// Sequences.
+    pub batch: usize,
+    /// Padded length.
+    pub seq_len: usize,
+    /// Real tokens (rows of the packed matrix).
+    pub tokens: usize,
 }
 
 /// Added to attention scores of padding keys: `exp` of it underflows to exactly 0 in f32.
@@ -73,36 +92,61 @@ impl ModelInput {
     pub fn new(batch: &TokenBatch, config: &BertConfig, device: &Device) -> Self {
         let (b, l) = (batch.batch, batch.seq_len);
         let offset = config.position_offset() as i64;
-        let mut positions = Vec::with_capacity(b * l);
-        for row in batch.attention_mask.chunks_exact(l) {
-            let mut next = offset;
-            for &m in row {
-                if config.position_offset() == 0 {
-                    positions.push(next);
-                    next += 1;
-                } else if m == 1 {
-                    positions.push(next);
-                    next += 1;
-                } else {
-                    // XLM-R gives padding the padding index itself.
-                    positions.push(i64::from(config.pad_token_id));
-                }
+        let lengths = batch.lengths();
+        let tokens: usize = lengths.iter().sum();
+        let mut token_ids = Vec::with_capacity(tokens);
+        let mut positions = Vec::with_capacity(tokens);
+        let mut types = Vec::with_capacity(tokens);
+        let mut gather = Vec::with_capacity(tokens);
+        let mut scatter = vec![tokens as i64; b * l];
+        let mut pool = vec![0f32; b * tokens];
+        let mut first = Vec::with_capacity(b);
+        let mut bias = vec![MASKED_SCORE; b * l];
+        let mut row = 0usize;
+        for (s, &len) in lengths.iter().enumerate() {
+            // Real tokens are a prefix of each padded row (right padding).
+            debug_assert!(batch.attention_mask[s * l..s * l + len].iter().all(|&m| m == 1));
+            first.push(row as i64);
+            for i in 0..len {
+                let slot = s * l + i;
+                token_ids.push(i64::from(batch.input_ids[slot]));
+                positions.push(offset + i as i64);
+                types.push(batch.token_type_ids.as_ref().map_or(0, |t| i64::from(t[slot])));
+                gather.push(slot as i64);
+                scatter[slot] = row as i64;
+                pool[s * tokens + row] = 1.0 / len as f32;
+                bias[slot] = 0.0;
+                row += 1;
             }
         }
-        let ids: Vec<i64> = batch.input_ids.iter().map(|&i| i64::from(i)).collect();
-        let mask: Vec<f32> = batch.attention_mask.iter().map(|&m| f32::from(m)).collect();
-        let bias: Vec<f32> = batch.attention_mask.iter().map(|&m| if m == 1 { 0.0 } else { MASKED_SCORE }).collect();
+        let int1 = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v.clone(), [v.len()]), device);
         Self {
-            input_ids: Tensor::from_data(TensorData::new(ids, [b, l]), device),
-            position_ids: Tensor::from_data(TensorData::new(positions, [b, l]), device),
-            token_type_ids: batch.token_type_ids.as_ref().filter(|t| t.iter().any(|&v| v != 0)).map(|t| {
-                let t: Vec<i64> = t.iter().map(|&v| i64::from(v)).collect();
-                Tensor::from_data(TensorData::new(t, [b, l]), device)
-            }),
-            mask: Tensor::from_data(TensorData::new(mask, [b, l]), device),
+            token_type_ids: types.iter().any(|&t| t != 0).then(|| int1(types)),
+            token_ids: int1(token_ids),
+            position_ids: int1(positions),
+            scatter_index: int1(scatter),
+            gather_index: int1(gather),
+            pool_weights: Tensor::from_data(TensorData::new(pool, [b, tokens]), device),
+            first_token: int1(first),
             attention_bias: Tensor::from_data(TensorData::new(bias, [b, 1, 1, l]), device),
-            padded: batch.attention_mask.contains(&0),
+            padded: lengths.iter().any(|&n| n < l),
+            batch: b,
+            seq_len: l,
+            tokens,
         }
+    }
+
+    /// `[tokens, width]` packed rows → `[batch, seq, width]`, zeros at padding.
+    pub fn unpack(&self, packed: Tensor<2>) -> Tensor<3> {
+        let [_, width] = packed.dims();
+        let zero = Tensor::<2>::zeros([1, width], &packed.device());
+        Tensor::cat(vec![packed, zero], 0).select(0, self.scatter_index.clone()).reshape([self.batch, self.seq_len, width])
+    }
+
+    /// `[batch, seq, width]` → `[tokens, width]`, dropping padding.
+    pub fn pack(&self, padded: Tensor<3>) -> Tensor<2> {
+        let [b, l, width] = padded.dims();
+        padded.reshape([b * l, width]).select(0, self.gather_index.clone())
     }
 }
 
@@ -351,73 +395,73 @@ impl BertModel {
         out
     }
 
-    /// Looks up word embeddings, `[batch, seq, hidden]`.
-    pub fn word_embeddings(&self, input: &ModelInput) -> Tensor<3> {
-        burn::tensor::module::embedding(self.embeddings.word.val(), input.input_ids.clone())
+    /// Looks up word embeddings of the real tokens, `[tokens, hidden]`.
+    pub fn word_embeddings(&self, input: &ModelInput) -> Tensor<2> {
+        self.embeddings.word.val().select(0, input.token_ids.clone())
     }
 
-    /// The embedding block's output from already looked-up word embeddings. The trainer passes
-    /// rows gathered from its own sparse table here; inference passes [`Self::word_embeddings`].
-    pub fn embed(&self, words: Tensor<3>, input: &ModelInput, mode: Mode) -> Tensor<3> {
+    /// The embedding block's output from already looked-up word embeddings (`[tokens, hidden]`).
+    /// The trainer passes rows gathered from its own sparse table here; inference passes
+    /// [`Self::word_embeddings`].
+    pub fn embed(&self, words: Tensor<2>, input: &ModelInput, mode: Mode) -> Tensor<2> {
         let e = &self.embeddings;
-        let [b, l, h] = words.dims();
-        let positions = burn::tensor::module::embedding(e.position.val(), input.position_ids.clone());
+        let [t, h] = words.dims();
+        let positions = e.position.val().select(0, input.position_ids.clone());
         let token_type = match &input.token_type_ids {
-            Some(ids) => burn::tensor::module::embedding(e.token_type.val(), ids.clone()),
-            None => e.token_type.val().slice([0..1, 0..h]).reshape([1, 1, h]).expand([b, l, h]),
+            Some(ids) => e.token_type.val().select(0, ids.clone()),
+            None => e.token_type.val().slice([0..1, 0..h]).expand([t, h]),
         };
         let x = words + positions + token_type;
         dropout(e.norm.forward(x), self.config.hidden_dropout_prob, mode, 0)
     }
 
-    /// Runs transformer layers `range` (e.g. `0..num_layers`, or the top few over cached states).
-    pub fn encode_layers(&self, mut hidden: Tensor<3>, input: &ModelInput, range: Range<usize>, mode: Mode) -> Tensor<3> {
+    /// Runs transformer layers `range` (e.g. `0..num_layers`, or the top few over cached states)
+    /// on packed hidden states `[tokens, hidden]`.
+    pub fn encode_layers(&self, mut hidden: Tensor<2>, input: &ModelInput, range: Range<usize>, mode: Mode) -> Tensor<2> {
         for (i, layer) in self.layers[range.clone()].iter().enumerate() {
             hidden = layer.forward(hidden, input, &self.config, mode, (range.start + i) as u64);
         }
         hidden
     }
 
-    /// The full encoder: last hidden state, `[batch, seq, hidden]`.
-    pub fn forward(&self, input: &ModelInput, mode: Mode) -> Tensor<3> {
+    /// The full encoder: last hidden states of the real tokens, packed, `[tokens, hidden]`
+    /// ([`ModelInput::unpack`] gives HF's padded `last_hidden_state`).
+    pub fn forward(&self, input: &ModelInput, mode: Mode) -> Tensor<2> {
         let x = self.embed(self.word_embeddings(input), input, mode);
         self.encode_layers(x, input, 0..self.layers.len(), mode)
     }
 
     /// HF's pooler output, `tanh(W·h_cls + b)`, when the checkpoint has one.
-    pub fn pooler_output(&self, hidden: Tensor<3>) -> Option<Tensor<2>> {
-        self.pooler.as_ref().map(|pooler| tanh(pooler.forward(cls(hidden))))
+    pub fn pooler_output(&self, hidden: Tensor<2>, input: &ModelInput) -> Option<Tensor<2>> {
+        self.pooler.as_ref().map(|pooler| tanh(pooler.forward(cls(hidden, input))))
     }
 }
 
-/// First-token states, `[batch, hidden]`.
-pub fn cls(hidden: Tensor<3>) -> Tensor<2> {
-    let [b, _, h] = hidden.dims();
-    hidden.slice([0..b, 0..1, 0..h]).reshape([b, h])
+/// First-token states of packed hidden states, `[batch, hidden]`.
+pub fn cls(hidden: Tensor<2>, input: &ModelInput) -> Tensor<2> {
+    hidden.select(0, input.first_token.clone())
 }
 
-/// Attention-mask-weighted mean of token states, `[batch, hidden]`.
-pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
-    let [b, l, h] = hidden.dims();
-    let mask3 = mask.reshape([b, l, 1]);
-    let counts = mask3.clone().sum_dim(1).reshape([b, 1]).clamp_min(1e-9);
-    (hidden * mask3).sum_dim(1).reshape([b, h]) / counts
+/// Mean of each sequence's token states (padding excluded by construction), `[batch, hidden]`.
+pub fn mean_pool(hidden: Tensor<2>, input: &ModelInput) -> Tensor<2> {
+    input.pool_weights.clone().matmul(hidden)
 }
 
 impl Layer {
     /// Dropout sites of layer `index`: `3·index + 1 ..= 3·index + 3` (0 is the embeddings').
-    fn forward(&self, x: Tensor<3>, input: &ModelInput, config: &BertConfig, mode: Mode, index: u64) -> Tensor<3> {
+    fn forward(&self, x: Tensor<2>, input: &ModelInput, config: &BertConfig, mode: Mode, index: u64) -> Tensor<2> {
         let x = self.attention.forward(x, input, config, mode, 3 * index + 1);
         self.ffn.forward(x, config, mode, 3 * index + 3)
     }
 }
 
 impl Attention {
-    fn forward(&self, x: Tensor<3>, input: &ModelInput, config: &BertConfig, mode: Mode, site: u64) -> Tensor<3> {
-        let [b, l, h] = x.dims();
+    fn forward(&self, x: Tensor<2>, input: &ModelInput, config: &BertConfig, mode: Mode, site: u64) -> Tensor<2> {
+        let [_, h] = x.dims();
+        let (b, l) = (input.batch, input.seq_len);
         let (heads, d) = (self.heads, h / self.heads);
-        // [b, l, 3, heads, d] → [3, b, heads, l, d]
-        let qkv = self.qkv.forward(x.clone()).reshape([b, l, 3, heads, d]).permute([2, 0, 3, 1, 4]);
+        // Packed [tokens, 3h] → padded [b, l, 3, heads, d] → [3, b, heads, l, d].
+        let qkv = input.unpack(self.qkv.forward(x.clone())).reshape([b, l, 3, heads, d]).permute([2, 0, 3, 1, 4]);
         let q = qkv.clone().slice_dim(0, 0..1).reshape([b, heads, l, d]);
         let k = qkv.clone().slice_dim(0, 1..2).reshape([b, heads, l, d]);
         let v = qkv.slice_dim(0, 2..3).reshape([b, heads, l, d]);
@@ -425,15 +469,16 @@ impl Attention {
         if input.padded {
             scores = scores + input.attention_bias.clone();
         }
-        let probs = dropout(softmax(scores, 3), config.attention_probs_dropout_prob, mode, site);
-        let context = probs.matmul(v).swap_dims(1, 2).reshape([b, l, h]);
+        let probs = if crate::ops::fused_kernels() { crate::ops::softmax(scores) } else { softmax(scores, 3) };
+        let probs = dropout(probs, config.attention_probs_dropout_prob, mode, site);
+        let context = input.pack(probs.matmul(v).swap_dims(1, 2).reshape([b, l, h]));
         let out = dropout(self.output.forward(context), config.hidden_dropout_prob, mode, site + 1);
         self.norm.forward(out + x)
     }
 }
 
 impl FeedForward {
-    fn forward(&self, x: Tensor<3>, config: &BertConfig, mode: Mode, site: u64) -> Tensor<3> {
+    fn forward(&self, x: Tensor<2>, config: &BertConfig, mode: Mode, site: u64) -> Tensor<2> {
         let inner = self.intermediate.forward(x.clone());
         let inner = match config.hidden_act {
             Activation::Gelu if crate::ops::fused_kernels() => crate::ops::gelu(inner),

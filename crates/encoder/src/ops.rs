@@ -6,7 +6,9 @@
 //! it with a branch-free rational approximation of erf (Abramowitz & Stegun 7.1.26, absolute error
 //! ≤ 1.5e-7) and a Cody–Waite `exp`, compiled for AVX-512 / AVX2 (picked at run time) and split
 //! across threads; the backward pass shares the same `exp(-x²/2)` for the CDF and the density.
-//! Other backends run Burn's own GELU through the trait's default bodies.
+//! Softmax over the last dimension (attention) is fused the same way: Burn composes it from
+//! single-threaded passes with libm's `expf`, whose slow underflow path every masked (padding)
+//! score takes. Other backends run Burn's own ops through the trait's default bodies.
 
 // NdArray is deprecated upstream; it stays because the design asks for it.
 #![allow(deprecated)]
@@ -15,7 +17,8 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::ActivationOps;
+use burn::backend::TensorMetadata;
+use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
 use burn::tensor::Tensor;
@@ -31,6 +34,19 @@ pub trait EncoderOps: Backend {
     /// Gradient of [`EncoderOps::encoder_gelu`] at `x` times `grad`.
     fn encoder_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::gelu_backward(x, grad)
+    }
+
+    /// Softmax over the last dimension.
+    fn encoder_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let dim = x.rank() - 1;
+        Self::softmax(x, dim)
+    }
+
+    /// Gradient of [`EncoderOps::encoder_softmax`] given its output `y`: `y · (g − Σ g·y)`.
+    fn encoder_softmax_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        let dim = y.rank() - 1;
+        let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), y.clone()), dim);
+        Self::float_mul(y, Self::float_sub(grad, dot))
     }
 }
 
@@ -48,6 +64,21 @@ impl EncoderOps for burn::backend::Flex {
 
     fn encoder_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
         flex::map2(x, grad, fast::gelu_backward_slice).unwrap_or_else(|(x, grad)| Self::gelu_backward(x, grad))
+    }
+
+    fn encoder_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex::rows1(x, fast::softmax_rows).unwrap_or_else(|x| {
+            let dim = x.rank() - 1;
+            Self::softmax(x, dim)
+        })
+    }
+
+    fn encoder_softmax_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex::rows2(y, grad, fast::softmax_backward_rows).unwrap_or_else(|(y, grad)| {
+            let dim = y.rank() - 1;
+            let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), y.clone()), dim);
+            Self::float_mul(y, Self::float_sub(grad, dot))
+        })
     }
 }
 
@@ -77,6 +108,33 @@ impl<B: Backend + EncoderOps, C: CheckpointStrategy> EncoderOps for burn::backen
             OpsKind::UnTracked(prep) => prep.finish(B::encoder_gelu(input)),
         }
     }
+
+    fn encoder_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (input, node) = x.into_parts();
+        match SoftmaxBackward.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::encoder_softmax(input);
+                prep.finish(output.clone(), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::encoder_softmax(input)),
+        }
+    }
+}
+
+/// Backward of [`EncoderOps::encoder_softmax`]: keeps the output.
+#[derive(Debug)]
+struct SoftmaxBackward;
+
+impl<B: Backend + EncoderOps> Backward<B, 1> for SoftmaxBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = parent {
+            grads.register::<B>(node.id, B::encoder_softmax_backward(ops.state, grad));
+        }
+    }
 }
 
 /// Whether the model uses Polyret's kernels (fused GELU, counter-based dropout masks): yes unless
@@ -90,6 +148,11 @@ pub fn fused_kernels() -> bool {
 /// Exact GELU on any backend, fused on Flex.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<burn::backend::Dispatch as EncoderOps>::encoder_gelu(x.into_dispatch()))
+}
+
+/// Softmax over the last dimension on any backend, fused on Flex.
+pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as EncoderOps>::encoder_softmax(x.into_dispatch()))
 }
 
 #[cfg(feature = "flex")]
@@ -106,12 +169,52 @@ mod flex {
         (t.dtype() == DType::F32).then(|| t.as_slice::<f32>()).flatten()
     }
 
+    /// A buffer every element of which `fill` writes, without zeroing it first (a zeroed
+    /// allocation costs a page-fault round trip per page for large tensors).
+    fn filled(n: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
+        let mut out: Vec<f32> = Vec::with_capacity(n);
+        // SAFETY: f32 has no invalid bit patterns and `fill` overwrites all `n` elements before
+        // anything reads them (every caller writes each output element exactly once).
+        unsafe { out.set_len(n) };
+        fill(&mut out);
+        out
+    }
+
     /// `out[i] = f(x[i])` in parallel chunks; `Err(x)` when `x` is not contiguous f32.
     pub fn map1(x: FlexTensor, f: fn(&[f32], &mut [f32])) -> Result<FlexTensor, FlexTensor> {
         let Some(src) = f32_slice(&x) else { return Err(x) };
-        let mut out = vec![0f32; src.len()];
-        out.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(o, s)| f(s, o));
+        let out = filled(src.len(), |out| out.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(o, s)| f(s, o)));
         let shape = x.layout().shape().clone();
+        Ok(FlexTensor::from_data(TensorData::new(out, shape)))
+    }
+
+    /// Like [`map1`], over whole rows (last dimension) so `f` can reduce within a row.
+    pub fn rows1(x: FlexTensor, f: fn(&[f32], &mut [f32], usize)) -> Result<FlexTensor, FlexTensor> {
+        let Some(src) = f32_slice(&x) else { return Err(x) };
+        let shape = x.layout().shape().clone();
+        let row = shape[shape.num_dims() - 1].max(1);
+        let chunk = (CHUNK / row).max(1) * row;
+        let out = filled(src.len(), |out| out.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(o, s)| f(s, o, row)));
+        Ok(FlexTensor::from_data(TensorData::new(out, shape)))
+    }
+
+    /// Like [`map2`], over whole rows.
+    #[allow(clippy::type_complexity)]
+    pub fn rows2(
+        x: FlexTensor,
+        g: FlexTensor,
+        f: fn(&[f32], &[f32], &mut [f32], usize),
+    ) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+        let (Some(xs), Some(gs)) = (f32_slice(&x), f32_slice(&g)) else { return Err((x, g)) };
+        if xs.len() != gs.len() {
+            return Err((x, g));
+        }
+        let shape = x.layout().shape().clone();
+        let row = shape[shape.num_dims() - 1].max(1);
+        let chunk = (CHUNK / row).max(1) * row;
+        let out = filled(xs.len(), |out| {
+            out.par_chunks_mut(chunk).zip(xs.par_chunks(chunk).zip(gs.par_chunks(chunk))).for_each(|(o, (a, b))| f(a, b, o, row))
+        });
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))
     }
 
@@ -126,12 +229,46 @@ mod flex {
         if xs.len() != gs.len() {
             return Err((x, g));
         }
-        let mut out = vec![0f32; xs.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
-            .for_each(|(o, (a, b))| f(a, b, o));
+        let out = filled(xs.len(), |out| {
+            out.par_chunks_mut(CHUNK).zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK))).for_each(|(o, (a, b))| f(a, b, o))
+        });
         let shape = x.layout().shape().clone();
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, Tensor};
+
+    use crate::BackendKind;
+
+    /// Value and gradient of `sum(f(x) · w)` through autodiff.
+    fn value_and_grad(f: impl Fn(Tensor<3>) -> Tensor<3>, x: &Tensor<3>, w: &Tensor<3>) -> (Vec<f32>, Vec<f32>) {
+        let x = x.clone().require_grad();
+        let y = f(x.clone());
+        let grads = (y.clone() * w.clone()).sum().backward();
+        let host = |t: Tensor<3>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        (host(y.inner()), host(x.grad(&grads).unwrap()))
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn fused_ops_match_burn_forward_and_backward_on_every_backend() {
+        for backend in BackendKind::available() {
+            let device = backend.device().autodiff();
+            let x = Tensor::<3>::random([2, 5, 19], Distribution::Normal(0.0, 3.0), &device);
+            let w = Tensor::<3>::random([2, 5, 19], Distribution::Normal(0.0, 1.0), &device);
+            let (ours, our_grad) = value_and_grad(super::gelu, &x, &w);
+            let (burn, burn_grad) = value_and_grad(burn::tensor::activation::gelu, &x, &w);
+            assert!(max_diff(&ours, &burn) < 1e-5 && max_diff(&our_grad, &burn_grad) < 1e-5, "gelu on {backend}");
+            let (ours, our_grad) = value_and_grad(super::softmax, &x, &w);
+            let (burn, burn_grad) = value_and_grad(|t| burn::tensor::activation::softmax(t, 2), &x, &w);
+            assert!(max_diff(&ours, &burn) < 1e-5 && max_diff(&our_grad, &burn_grad) < 1e-5, "softmax on {backend}");
+        }
     }
 }
 
@@ -188,6 +325,33 @@ pub(crate) mod fast {
         }
     }
 
+    #[inline(always)]
+    fn softmax_rows_body(x: &[f32], out: &mut [f32], row: usize) {
+        for (xs, os) in x.chunks_exact(row).zip(out.chunks_exact_mut(row)) {
+            let max = xs.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut sum = 0.0;
+            for (o, &v) in os.iter_mut().zip(xs) {
+                let e = exp_neg(v - max);
+                *o = e;
+                sum += e;
+            }
+            let inv = 1.0 / sum;
+            for o in os.iter_mut() {
+                *o *= inv;
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn softmax_backward_rows_body(y: &[f32], g: &[f32], out: &mut [f32], row: usize) {
+        for ((ys, gs), os) in y.chunks_exact(row).zip(g.chunks_exact(row)).zip(out.chunks_exact_mut(row)) {
+            let dot: f32 = ys.iter().zip(gs).map(|(a, b)| a * b).sum();
+            for ((o, &yv), &gv) in os.iter_mut().zip(ys).zip(gs) {
+                *o = yv * (gv - dot);
+            }
+        }
+    }
+
     macro_rules! dispatch {
         ($name:ident, $body:ident, ($($arg:ident: $ty:ty),*)) => {
             /// Runs the kernel with the widest vector instructions this CPU has.
@@ -214,6 +378,8 @@ pub(crate) mod fast {
 
     dispatch!(gelu_slice, gelu_body, (x: &[f32], out: &mut [f32]));
     dispatch!(gelu_backward_slice, gelu_backward_body, (x: &[f32], g: &[f32], out: &mut [f32]));
+    dispatch!(softmax_rows, softmax_rows_body, (x: &[f32], out: &mut [f32], row: usize));
+    dispatch!(softmax_backward_rows, softmax_backward_rows_body, (y: &[f32], g: &[f32], out: &mut [f32], row: usize));
 
     #[cfg(test)]
     mod tests {
@@ -236,6 +402,32 @@ pub(crate) mod fast {
                 let pdf = (-0.5 * x64 * x64).exp() / (2.0 * std::f64::consts::PI).sqrt();
                 assert!((f64::from(f) - x64 * cdf).abs() < 2e-6, "gelu({x}) = {f}, exact {}", x64 * cdf);
                 assert!((f64::from(b) - (cdf + x64 * pdf)).abs() < 2e-6, "gelu'({x}) = {b}");
+            }
+        }
+
+        #[test]
+        fn softmax_rows_and_gradient_match_the_definition() {
+            let row = 7;
+            // Three ordinary rows and one with masked (padding) scores.
+            let mut x: Vec<f32> = (0..row * 3).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.7).collect();
+            x.extend([0.5, -1e9, 2.0, -1e9, 0.0, 1.0, -3.0]);
+            let mut y = vec![0.0; x.len()];
+            softmax_rows(&x, &mut y, row);
+            for (xs, ys) in x.chunks(row).zip(y.chunks(row)) {
+                let max = xs.iter().cloned().fold(f64::NEG_INFINITY, |m, v| m.max(f64::from(v)));
+                let z: f64 = xs.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+                for (&v, &p) in xs.iter().zip(ys) {
+                    assert!((f64::from(p) - (f64::from(v) - max).exp() / z).abs() < 1e-6);
+                }
+            }
+            let g: Vec<f32> = (0..x.len()).map(|i| (i % 5) as f32 - 2.0).collect();
+            let mut dx = vec![0.0; x.len()];
+            softmax_backward_rows(&y, &g, &mut dx, row);
+            for ((ys, gs), ds) in y.chunks(row).zip(g.chunks(row)).zip(dx.chunks(row)) {
+                let dot: f64 = ys.iter().zip(gs).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+                for ((&p, &gv), &d) in ys.iter().zip(gs).zip(ds) {
+                    assert!((f64::from(d) - f64::from(p) * (f64::from(gv) - dot)).abs() < 1e-5);
+                }
             }
         }
 

@@ -85,12 +85,14 @@ impl LayerCache {
             let input = ModelInput::new(&batch, model.config(), device);
             let hidden = model.embed(model.word_embeddings(&input), &input, Mode::Eval);
             let hidden = model.encode_layers(hidden, &input, 0..self.layer, Mode::Eval);
+            // Packed rows: each sequence's tokens are contiguous, in order.
             let values = hidden.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 states");
-            for (row, seq) in seqs.iter().enumerate() {
-                let start = row * batch.seq_len * self.dim;
+            let mut start = 0;
+            for seq in &seqs {
                 let offset = self.states.len();
                 self.states.extend_from_slice(&values[start..start + seq.len() * self.dim]);
                 self.index.insert(seq.to_vec(), (offset, seq.len()));
+                start += seq.len() * self.dim;
             }
             bar.inc(seqs.iter().map(|s| s.len() as u64).sum());
         }
@@ -99,14 +101,14 @@ impl LayerCache {
         missing.len()
     }
 
-    /// Padded states `[sequences, seq_len, dim]` for a batch (zeros at padding), row-major.
-    /// Panics if a sequence is not cached (callers [`Self::extend`] first).
-    pub fn batch_states(&self, sequences: &[&[u32]], seq_len: usize) -> Vec<f32> {
-        let mut out = vec![0f32; sequences.len() * seq_len * self.dim];
-        for (row, seq) in sequences.iter().enumerate() {
+    /// Packed states `[Σ lengths, dim]` of a batch's sequences, in order, row-major (the
+    /// layout [`polyret_encoder::ModelInput`] computes in). Panics if a sequence is not cached
+    /// (callers [`Self::extend`] first).
+    pub fn packed_states(&self, sequences: &[&[u32]]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(sequences.iter().map(|s| s.len()).sum::<usize>() * self.dim);
+        for seq in sequences {
             let (offset, len) = self.index[*seq];
-            let dst = row * seq_len * self.dim;
-            out[dst..dst + len * self.dim].copy_from_slice(&self.states[offset..offset + len * self.dim]);
+            out.extend_from_slice(&self.states[offset..offset + len * self.dim]);
         }
         out
     }

@@ -47,8 +47,8 @@ impl CachedEmbedder<'_> {
             let seqs: Vec<&[u32]> = rows.iter().map(|&i| ids[i].as_slice()).collect();
             let batch = pad_batch(&seqs, self.tokenizer.pad_id());
             let input = ModelInput::new(&batch, self.model.config(), &self.device);
-            let states = cache.batch_states(&seqs, batch.seq_len);
-            let hidden = Tensor::<3>::from_data(TensorData::new(states, [batch.batch, batch.seq_len, dim]), &self.device);
+            let states = cache.packed_states(&seqs);
+            let hidden = Tensor::<2>::from_data(TensorData::new(states, [input.tokens, dim]), &self.device);
             let hidden = self.model.encode_layers(hidden, &input, start..layers, Mode::Eval);
             let pooled = sentence_embeddings(hidden, &input, &self.sentence);
             let values = pooled.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 embeddings");

@@ -239,12 +239,11 @@ impl SparseEmbedding {
     }
 }
 
-/// Accumulates per-token embedding gradients `[tokens, dim]` into per-row sums.
-pub fn accumulate_rows(into: &mut BTreeMap<u32, Vec<f32>>, ids: &[u32], mask: &[u8], grad: &[f32], dim: usize) {
-    for (i, (&id, &keep)) in ids.iter().zip(mask).enumerate() {
-        if keep == 0 {
-            continue;
-        }
+/// Accumulates per-token embedding gradients `[tokens, dim]` (row `i` for token `ids[i]`) into
+/// per-row sums.
+pub fn accumulate_rows(into: &mut BTreeMap<u32, Vec<f32>>, ids: &[u32], grad: &[f32]) {
+    let dim = grad.len() / ids.len().max(1);
+    for (i, &id) in ids.iter().enumerate() {
         let row = into.entry(id).or_insert_with(|| vec![0.0; dim]);
         for (acc, g) in row.iter_mut().zip(&grad[i * dim..(i + 1) * dim]) {
             *acc += g;
@@ -287,11 +286,12 @@ mod tests {
     }
 
     #[test]
-    fn row_gradients_sum_duplicates_and_skip_padding() {
+    fn row_gradients_sum_duplicate_tokens() {
         let mut rows = BTreeMap::new();
-        accumulate_rows(&mut rows, &[4, 4, 7], &[1, 1, 0], &[1.0, 2.0, 3.0, 4.0, 9.0, 9.0], 2);
-        assert_eq!(rows.len(), 1);
+        accumulate_rows(&mut rows, &[4, 4, 7], &[1.0, 2.0, 3.0, 4.0, 0.5, 0.5]);
+        assert_eq!(rows.len(), 2);
         assert_eq!(rows[&4], vec![4.0, 6.0]);
-        assert_eq!(rows_sq_norm(&rows), 52.0);
+        assert_eq!(rows[&7], vec![0.5, 0.5]);
+        assert_eq!(rows_sq_norm(&rows), 52.5);
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
-use polyret_encoder::{BertModel, Mode, ModelInput, SentenceConfig, TokenBatch, pad_batch_to, sentence_embeddings};
+use polyret_encoder::{BertModel, Mode, ModelInput, SentenceConfig, pad_batch_to, sentence_embeddings};
 
 use crate::cache::LayerCache;
 use crate::config::TrainConfig;
@@ -58,10 +58,11 @@ pub struct StepStats {
     pub seconds: f64,
 }
 
-/// A chunk embedded with a graph, and the leaf whose gradient updates the sparse table.
+/// A chunk embedded with a graph, and the leaf whose gradient updates the sparse table (with
+/// the token id of each of its rows).
 struct Embedded {
     reps: Tensor<2>,
-    words: Option<(Tensor<3>, TokenBatch)>,
+    words: Option<(Tensor<2>, Vec<u32>)>,
 }
 
 impl Trainee {
@@ -104,24 +105,24 @@ impl Trainee {
         let batch = pad_batch_to(sequences, self.pad_id, min_len);
         let input = ModelInput::new(&batch, model.config(), device);
         let layers = model.layers.len();
+        let h = model.config().hidden_size;
         let (hidden, words) = if let Some(cache) = &self.cache {
-            let [b, l, h] = [batch.batch, batch.seq_len, model.config().hidden_size];
-            let states = Tensor::<3>::from_data(TensorData::new(cache.batch_states(sequences, l), [b, l, h]), device);
+            let states = Tensor::<2>::from_data(TensorData::new(cache.packed_states(sequences), [input.tokens, h]), device);
             (states, None)
         } else {
             let (words, leaf) = match &self.words {
                 Some(table) => {
-                    let [b, l, h] = [batch.batch, batch.seq_len, model.config().hidden_size];
-                    let rows = Tensor::<3>::from_data(TensorData::new(table.gather(&batch.input_ids), [b, l, h]), device);
-                    let rows = if graph && self.frozen_layers == 0 { rows.require_grad() } else { rows };
-                    (rows.clone(), graph.then_some(rows))
+                    let ids: Vec<u32> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
+                    let rows = Tensor::<2>::from_data(TensorData::new(table.gather(&ids), [ids.len(), h]), device);
+                    let train_rows = graph && self.frozen_layers == 0;
+                    let rows = if train_rows { rows.require_grad() } else { rows };
+                    (rows.clone(), train_rows.then_some((rows, ids)))
                 }
                 None => (model.word_embeddings(&input), None),
             };
             let embed_mode = if self.frozen_layers == 0 { mode } else { Mode::Eval };
             let x = model.embed(words, &input, embed_mode);
-            let x = model.encode_layers(x, &input, 0..self.frozen_layers, Mode::Eval);
-            (x, leaf.filter(|_| self.frozen_layers == 0).map(|leaf| (leaf, batch)))
+            (model.encode_layers(x, &input, 0..self.frozen_layers, Mode::Eval), leaf)
         };
         let hidden = model.encode_layers(hidden, &input, self.frozen_layers..layers, mode);
         Embedded { reps: sentence_embeddings(hidden, &input, &self.sentence), words }
@@ -213,12 +214,11 @@ impl Trainee {
         (loss.into_scalar::<f32>() as f64, accumulator.grads())
     }
 
-    fn collect_word_grads(&self, into: &mut BTreeMap<u32, Vec<f32>>, leaf: (Tensor<3>, TokenBatch), grads: &burn::tensor::Gradients) {
-        let (tensor, batch) = leaf;
+    fn collect_word_grads(&self, into: &mut BTreeMap<u32, Vec<f32>>, leaf: (Tensor<2>, Vec<u32>), grads: &burn::tensor::Gradients) {
+        let (tensor, ids) = leaf;
         if let Some(grad) = tensor.grad(grads) {
             let values = grad.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 grads");
-            let dim = values.len() / batch.input_ids.len().max(1);
-            accumulate_rows(into, &batch.input_ids, &batch.attention_mask, &values, dim);
+            accumulate_rows(into, &ids, &values);
         }
     }
 
