@@ -36,6 +36,6 @@ pub use error::{EvalError, Result};
 pub use evaluate::{EvalOptions, Evaluation, TrecExport, evaluate};
 pub use heatmap::font_path;
 pub use metrics::Metric;
-pub use report::{EvalReport, Setting};
+pub use report::{EvalReport, QueryUnit, Setting, setting_weights};
 pub use search::{DEFAULT_MEMORY_BUDGET, ExactIndex, Hit};
 pub use write::summary;

@@ -295,7 +295,7 @@ impl QueryUnit {
 /// Weights that turn per-unit values into the setting score: each stratum (query language or
 /// cell) weighs equally, each unit equally within its stratum. `Σ wᵢ vᵢ` is the reported score;
 /// the randomization test permutes with the same weights, so it tests exactly that number.
-pub(crate) fn setting_weights(units: &[&QueryUnit]) -> Vec<f64> {
+pub fn setting_weights(units: &[&QueryUnit]) -> Vec<f64> {
     let mut sizes: BTreeMap<(&str, Option<&str>), usize> = BTreeMap::new();
     for u in units {
         *sizes.entry(u.stratum()).or_default() += 1;

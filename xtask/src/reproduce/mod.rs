@@ -1,0 +1,146 @@
+//! `cargo xtask reproduce`: the study. Trains X-X, X-X-mono, X-Y and Hybrid(α = 0.25, 0.5, 0.75)
+//! from multilingual-e5-small with identical settings (`configs/reproduce.toml`) over several
+//! seeds, each run evaluating itself zero-shot (the first also evaluates the untouched model as
+//! the reference row), then writes `results/REPORT.md` and `results/summary.json`.
+//!
+//! Runs are separate `trainer` processes under `runs/reproduce/<strategy>-seed<k>`; a run that
+//! finished (its `summary.json` and evaluations exist) is not repeated, so an interrupted study
+//! continues where it stopped.
+
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+/// The study grid: (run name, strategy, α).
+pub const STRATEGIES: &[(&str, &str, Option<f64>)] = &[
+    ("x-x", "x-x", None),
+    ("x-x-mono", "x-x-mono", None),
+    ("x-y", "x-y", None),
+    ("hybrid-0.25", "hybrid", Some(0.25)),
+    ("hybrid-0.5", "hybrid", Some(0.5)),
+    ("hybrid-0.75", "hybrid", Some(0.75)),
+];
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Training config shared by every run (strategy, α and seed are set per run).
+    #[arg(long, default_value = "configs/reproduce.toml")]
+    config: PathBuf,
+    /// Where the runs go.
+    #[arg(long, default_value = "runs/reproduce")]
+    runs: PathBuf,
+    /// Where REPORT.md, summary.json and the figures go.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Seeds of every strategy.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    seeds: Vec<u64>,
+    /// The full-size setting (for a GPU): fine-tune every layer, no frozen-layer cache, on WGPU.
+    #[arg(long)]
+    full: bool,
+    /// Extra trainer overrides for every run, e.g. `--set training.steps=600`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Only (re)write the report from the runs that exist.
+    #[arg(long)]
+    report_only: bool,
+}
+
+/// Overrides of the full-size setting.
+const FULL_SIZE: &[&str] = &["training.freeze_layers=0", "training.cache_frozen=false", "model.backend=\"wgpu\""];
+
+/// One run of the grid.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// `hybrid-0.5`, …
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Directory.
+    pub dir: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.seeds.is_empty() {
+        bail!("--seeds is empty");
+    }
+    let mut specs = Vec::new();
+    for (name, _, _) in STRATEGIES {
+        for &seed in &args.seeds {
+            specs.push(RunSpec { strategy: name.to_string(), seed, dir: args.runs.join(format!("{name}-seed{seed}")) });
+        }
+    }
+    let started = Instant::now();
+    if !args.report_only {
+        let trainer = trainer_binary(&args.runs)?;
+        let mut overrides = args.overrides.clone();
+        if args.full {
+            overrides.extend(FULL_SIZE.iter().map(|s| s.to_string()));
+        }
+        for (i, spec) in specs.iter().enumerate() {
+            if is_done(&spec.dir) {
+                eprintln!("== [{}/{}] {} seed {}: done earlier", i + 1, specs.len(), spec.strategy, spec.seed);
+                continue;
+            }
+            eprintln!("== [{}/{}] {} seed {}", i + 1, specs.len(), spec.strategy, spec.seed);
+            let (_, strategy, alpha) = STRATEGIES.iter().find(|s| s.0 == spec.strategy).expect("known strategy");
+            let mut run_overrides = vec![format!("seed={}", spec.seed), format!("sampler.strategy=\"{strategy}\"")];
+            if let Some(alpha) = alpha {
+                run_overrides.push(format!("sampler.alpha={alpha}"));
+            }
+            // The first run of the grid also evaluates the untouched model: the reference row.
+            run_overrides.push(format!("eval.baseline={}", i == 0));
+            run_overrides.extend(overrides.iter().cloned());
+            run_trainer(&trainer, &args.config, spec, &run_overrides)?;
+        }
+    }
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    report::write(&args.results, &args.config, &specs, &format!("cargo xtask {command}"), started.elapsed().as_secs_f64())?;
+    println!("wrote {} and {}", args.results.join("REPORT.md").display(), args.results.join("summary.json").display());
+    Ok(())
+}
+
+/// Builds the trainer and copies it into the runs directory, so every run of the study uses the
+/// same binary even if the workspace is rebuilt while the study runs.
+fn trainer_binary(runs: &Path) -> anyhow::Result<PathBuf> {
+    let status = Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "-p", "trainer"]).status()?;
+    if !status.success() {
+        bail!("building the trainer failed");
+    }
+    let built = std::env::current_exe()?.with_file_name("trainer");
+    std::fs::create_dir_all(runs)?;
+    let copy = runs.join("trainer");
+    std::fs::copy(&built, &copy).with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
+    Ok(copy)
+}
+
+/// A run is done when it wrote its summary and its evaluations.
+fn is_done(dir: &Path) -> bool {
+    dir.join("summary.json").is_file() && dir.join("eval").is_dir() && dir.join("timing.json").is_file()
+}
+
+fn run_trainer(trainer: &Path, config: &Path, spec: &RunSpec, overrides: &[String]) -> anyhow::Result<()> {
+    if spec.dir.exists() {
+        // An interrupted run: start it again from scratch (its checkpoint is only written at the end).
+        std::fs::remove_dir_all(&spec.dir).with_context(|| format!("removing {}", spec.dir.display()))?;
+    }
+    let started = Instant::now();
+    let mut cmd = Command::new(trainer);
+    cmd.arg("--config").arg(config).arg("--out").arg(&spec.dir);
+    for o in overrides {
+        cmd.args(["--set", o]);
+    }
+    let status = cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).status()?;
+    if !status.success() {
+        bail!("run {} failed", spec.dir.display());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let timing = serde_json::json!({"wall_seconds": seconds, "overrides": overrides});
+    std::fs::write(spec.dir.join("timing.json"), serde_json::to_string_pretty(&timing)?)?;
+    eprintln!("   {:.1} min", seconds / 60.0);
+    Ok(())
+}
