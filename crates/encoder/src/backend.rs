@@ -6,11 +6,12 @@ use std::str::FromStr;
 use burn::tensor::Device;
 
 /// A Burn execution backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// Burn's pure-Rust CPU backend (NdArray's successor in Burn 0.22). The default: fastest on
     /// CPU by `cargo xtask bench encode`.
+    #[default]
     Flex,
     /// The NdArray CPU backend (deprecated upstream, kept because the design asks for it).
     NdArray,
@@ -47,12 +48,6 @@ impl BackendKind {
             Self::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
             other => panic!("backend {other} is not compiled into this build"),
         }
-    }
-}
-
-impl Default for BackendKind {
-    fn default() -> Self {
-        Self::Flex
     }
 }
 

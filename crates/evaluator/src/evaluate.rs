@@ -549,6 +549,23 @@ fn gather(matrix: &[f32], dim: usize, rows: impl Iterator<Item = usize>) -> Vec<
 /// non-finite score.
 pub fn evaluate(embedder: &dyn Embedder, set: &EvalSet, opts: &EvalOptions) -> Result<Evaluation> {
     let start = Instant::now();
+    // With a language filter, a set with subsets keeps only the subsets wholly in it
+    // (`EvalSet::select_languages`): `tatoeba` with `de,en` is `deu-eng`, not every English side.
+    let selected;
+    let set = match opts.langs.as_deref() {
+        Some(langs) if set.corpus.iter().any(|d| d.subset.is_some()) => {
+            evaluated_languages(set, Some(langs))?;
+            selected = set.select_languages(langs);
+            if selected.queries.is_empty() {
+                return Err(EvalError::data(
+                    &set.name,
+                    format!("no subset has all its languages in {} (Tatoeba pairs each language with en: add en)", langs.join(",")),
+                ));
+            }
+            &selected
+        }
+        _ => set,
+    };
     let p = prepare(set, opts.langs.as_deref())?;
     let dim = embedder.dim();
     let cache = opts.cache_dir.as_deref();
@@ -840,11 +857,12 @@ mod tests {
         let opts = EvalOptions { langs: Some(vec!["de".into(), "en".into()]), ..Default::default() };
         let e = evaluate(&HashEmbedder::new(8), &set, &opts).unwrap();
         assert_eq!(e.report.dataset.languages, ["de", "en"]);
-        // French queries are gone; English queries of fra-eng have nothing relevant left.
+        // Only the subset wholly in the filter remains: deu-eng, not the English side of fra-eng.
         assert_eq!(e.report.dataset.queries, 6);
+        assert_eq!(e.report.dataset.documents, 6, "the 6 texts of deu-eng");
         let opts = EvalOptions { langs: Some(vec!["de".into()]), ..Default::default() };
         let err = evaluate(&HashEmbedder::new(8), &set, &opts).unwrap_err().to_string();
-        assert!(err.contains("no query has a relevant document"), "{err}");
+        assert!(err.contains("no subset has all its languages in de"), "{err}");
     }
 
     #[test]

@@ -231,6 +231,29 @@ impl EvalSet {
         Ok(())
     }
 
+    /// The part of the set in `langs`: queries and documents in those languages and the qrels
+    /// between them. A set with subsets (Tatoeba's `xxx-eng`) keeps only the subsets whose
+    /// languages are all in `langs`, so `de,fr,en` selects `deu-eng` and `fra-eng` rather than
+    /// the English side of every subset.
+    pub fn select_languages(&self, langs: &[String]) -> EvalSet {
+        let wanted = |l: &str| langs.iter().any(|w| w == l);
+        let mut subset_ok: HashMap<&str, bool> = HashMap::new();
+        let rows = self.queries.iter().map(|q| (&q.subset, &q.lang)).chain(self.corpus.iter().map(|d| (&d.subset, &d.lang)));
+        for (subset, lang) in rows {
+            if let Some(s) = subset {
+                *subset_ok.entry(s).or_insert(true) &= wanted(lang);
+            }
+        }
+        let keep = |subset: &Option<String>, lang: &str| wanted(lang) && subset.as_deref().is_none_or(|s| subset_ok[s]);
+        let queries: Vec<QueryRow> = self.queries.iter().filter(|q| keep(&q.subset, &q.lang)).cloned().collect();
+        let corpus: Vec<DocRow> = self.corpus.iter().filter(|d| keep(&d.subset, &d.lang)).cloned().collect();
+        let qids: HashSet<&str> = queries.iter().map(|q| q.qid.as_str()).collect();
+        let docids: HashSet<&str> = corpus.iter().map(|d| d.docid.as_str()).collect();
+        let qrels =
+            self.qrels.iter().filter(|r| qids.contains(r.qid.as_str()) && docids.contains(r.docid.as_str())).cloned().collect();
+        EvalSet { name: self.name.clone(), queries, corpus, qrels }
+    }
+
     /// Sorted, de-duplicated languages of queries and corpus.
     pub fn languages(&self) -> Vec<String> {
         let mut langs: Vec<String> =
@@ -502,6 +525,40 @@ impl ParquetTable {
     }
 }
 
+/// Reads an embeddings table written by [`write_embeddings`]: the texts and the row-major
+/// vectors with their dimension.
+pub fn read_embeddings(path: &Path) -> Result<(Vec<EmbeddedText>, Vec<f32>, usize)> {
+    let t = ParquetTable::read(path)?;
+    let schema_error = |message: String| IngestError::Schema { path: path.into(), message };
+    let lines = t.column("line")?;
+    let lines = lines
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .ok_or_else(|| schema_error(format!("column `line` has type {}, expected uint64", lines.data_type())))?;
+    let mut role = t.required("role")?;
+    let mut text = t.required("text")?;
+    let embedding = t.column("embedding")?;
+    let lists = embedding
+        .as_any()
+        .downcast_ref::<arrow::array::ListArray>()
+        .ok_or_else(|| schema_error(format!("column `embedding` has type {}, expected list<float32>", embedding.data_type())))?;
+    let values = lists
+        .values()
+        .as_any()
+        .downcast_ref::<arrow::array::Float32Array>()
+        .ok_or_else(|| schema_error("column `embedding` does not hold float32 values".into()))?;
+    let rows = t.batch.num_rows();
+    let dim = if rows == 0 { 0 } else { lists.value_length(0) as usize };
+    if (0..rows).any(|i| lists.value_length(i) as usize != dim) {
+        return Err(schema_error("embeddings of different lengths".into()));
+    }
+    let texts = (0..rows)
+        .map(|i| EmbeddedText { line: lines.value(i), role: take(&mut role[i]), text: take(&mut text[i]) })
+        .collect();
+    let offset = lists.value_offsets()[0] as usize;
+    Ok((texts, values.values()[offset..offset + rows * dim].to_vec(), dim))
+}
+
 /// Reads and validates a pairs table.
 pub fn read_pairs(path: &Path) -> Result<Vec<PairRow>> {
     let t = ParquetTable::read(path)?;
@@ -574,4 +631,56 @@ pub fn read_eval_set(dir: &Path) -> Result<EvalSet> {
     let set = EvalSet { name, queries, corpus, qrels };
     set.validate(dir)?;
     Ok(set)
+}
+
+#[cfg(test)]
+mod embedding_tests {
+    use super::*;
+
+    #[test]
+    fn embeddings_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emb.parquet");
+        let texts: Vec<EmbeddedText> = (0..3)
+            .map(|i| EmbeddedText { line: i, role: if i == 0 { "query" } else { "passage" }.into(), text: format!("t{i}") })
+            .collect();
+        let values: Vec<f32> = (0..6).map(|v| v as f32 * 0.5).collect();
+        write_embeddings(&path, &texts, &values, 2).unwrap();
+        assert_eq!(read_embeddings(&path).unwrap(), (texts.clone(), values.clone(), 2));
+        let err = write_embeddings(&path, &texts, &values[..5], 2).unwrap_err().to_string();
+        assert!(err.contains("emb.parquet") && err.contains("5 values"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod select_tests {
+    use super::*;
+
+    fn row(id: &str, lang: &str, subset: Option<&str>) -> (QueryRow, DocRow) {
+        let subset = subset.map(String::from);
+        (
+            QueryRow { qid: id.into(), lang: lang.into(), text: id.into(), group_id: id.into(), subset: subset.clone() },
+            DocRow { docid: id.into(), lang: lang.into(), text: id.into(), group_id: id.into(), subset },
+        )
+    }
+
+    #[test]
+    fn selecting_languages_keeps_whole_subsets_only() {
+        let rows = [row("d1", "de", Some("deu-eng")), row("e1", "en", Some("deu-eng")), row("j1", "ja", Some("jpn-eng")), row("e2", "en", Some("jpn-eng"))];
+        let set = EvalSet {
+            name: "t".into(),
+            queries: rows.iter().map(|r| r.0.clone()).collect(),
+            corpus: rows.iter().map(|r| r.1.clone()).collect(),
+            qrels: vec![
+                QrelRow { qid: "d1".into(), docid: "e1".into(), rel: 1 },
+                QrelRow { qid: "j1".into(), docid: "e2".into(), rel: 1 },
+            ],
+        };
+        let picked = set.select_languages(&["de".into(), "en".into()]);
+        let ids: Vec<&str> = picked.corpus.iter().map(|d| d.docid.as_str()).collect();
+        assert_eq!(ids, ["d1", "e1"], "the English side of jpn-eng is not selected");
+        assert_eq!(picked.qrels.len(), 1);
+        picked.validate(Path::new("t")).unwrap();
+        assert!(set.select_languages(&["de".into()]).corpus.is_empty(), "deu-eng needs en too");
+    }
 }

@@ -217,7 +217,7 @@ pub struct TrainingSection {
 }
 
 /// Evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalSection {
     /// Benchmarks evaluated zero-shot after training (catalog names, e.g. `xquad-r`).
@@ -253,12 +253,6 @@ impl Default for OptimizerSection {
             max_grad_norm: default_clip(),
             no_decay: default_no_decay(),
         }
-    }
-}
-
-impl Default for EvalSection {
-    fn default() -> Self {
-        Self { benchmarks: Vec::new(), baseline: false, validate_every: 0, languages: Vec::new() }
     }
 }
 

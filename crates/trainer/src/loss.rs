@@ -18,7 +18,7 @@ pub fn info_nce(queries: Tensor<2>, passages: Tensor<2>, scale: f64, symmetric: 
     if !symmetric {
         return forward;
     }
-    let positives = p.slice([0..b]);
+    let positives = p.slice(0..b);
     let backward = cross_entropy_diagonal(positives.matmul(q.transpose()) * scale, b, b, &device);
     (forward + backward) / 2.0
 }

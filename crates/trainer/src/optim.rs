@@ -212,14 +212,13 @@ impl SparseEmbedding {
         let step_size = (lr * (1.0 - config.beta2.powi(t)).sqrt() / (1.0 - config.beta1.powi(t))) as f32;
         let scale = grad_scale as f32;
         for (&row, grad) in grads {
-            let r = row as usize * self.dim;
-            for j in 0..self.dim {
-                let g = grad[j] * scale;
-                let m = &mut self.m[r + j];
-                let v = &mut self.v[r + j];
+            let rows = row as usize * self.dim..(row as usize + 1) * self.dim;
+            let (weight, m, v) = (&mut self.weight[rows.clone()], &mut self.m[rows.clone()], &mut self.v[rows]);
+            for (((g, w), m), v) in grad.iter().zip(weight).zip(m).zip(v) {
+                let g = g * scale;
                 *m += (g - *m) * (1.0 - b1);
                 *v += (g * g - *v) * (1.0 - b2);
-                self.weight[r + j] -= step_size * *m / (v.sqrt() + eps);
+                *w -= step_size * *m / (v.sqrt() + eps);
             }
         }
     }

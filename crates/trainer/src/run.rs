@@ -322,7 +322,22 @@ fn load_benchmarks(config: &TrainConfig, specs: &[BenchmarkSpec]) -> Result<Vec<
         return Ok(Vec::new());
     }
     let catalog = Catalog::load(&config.data.dir.join("parquet").join(polyret_ingest::CATALOG_FILE))?;
-    specs.iter().map(|spec| Ok((spec.clone(), catalog.read_eval_set(&spec.table)?))).collect()
+    specs
+        .iter()
+        .map(|spec| {
+            let set = catalog.read_eval_set(&spec.table)?;
+            // Restricted here as the evaluator will restrict it, so the frozen-layer cache holds
+            // only the texts evaluation embeds (Tatoeba: the selected subsets, not all 112).
+            let languages = benchmark_languages(config, spec);
+            let set = if languages.is_empty() { set } else { set.select_languages(&languages) };
+            Ok((spec.clone(), set))
+        })
+        .collect()
+}
+
+/// The languages a benchmark is evaluated in (empty: all).
+fn benchmark_languages(config: &TrainConfig, spec: &BenchmarkSpec) -> Vec<String> {
+    if spec.languages.is_empty() { config.eval.languages.clone() } else { spec.languages.clone() }
 }
 
 /// Token ids of every query and passage text of the benchmarks, as evaluation will embed them.
@@ -381,7 +396,7 @@ fn evaluate_models(
     let mut out = Vec::new();
     for (label, embedder) in &models {
         for (spec, set) in sets {
-            let languages = if spec.languages.is_empty() { config.eval.languages.clone() } else { spec.languages.clone() };
+            let languages = benchmark_languages(config, spec);
             let options = EvalOptions {
                 model_name: label.clone(),
                 langs: (!languages.is_empty()).then_some(languages),
@@ -421,7 +436,7 @@ fn batch_json(set: &PairSet, batch: &polyret_sampler::Batch, step: u64) -> serde
 }
 
 fn sampler_config(config: &TrainConfig) -> Result<SamplerConfig, TrainError> {
-    config.sampler_config().map_err(|m| TrainError::Data(m))
+    config.sampler_config().map_err(TrainError::Data)
 }
 
 /// Turns off gradients for what is frozen: embeddings (all of them when frozen; only the word

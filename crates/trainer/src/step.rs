@@ -201,7 +201,7 @@ impl Trainee {
         for (seqs, grad, side) in [(queries, dq, Side::Query), (passages, dp, Side::Passage)] {
             for (i, c) in seqs.chunks(chunk).enumerate() {
                 let start = i * chunk;
-                let g_chunk = Tensor::from_inner(grad.clone().slice([start..start + c.len()]));
+                let g_chunk = Tensor::from_inner(grad.clone().slice(start..start + c.len()));
                 let e = self.embed(self.model(), c, side, &self.device, true, self.mode(chunk_seed(side.salt(), i)));
                 let surrogate = (e.reps * g_chunk).sum();
                 let mut gc = surrogate.backward();

@@ -94,3 +94,32 @@ fn sigkilled_run_resumes_to_the_same_weights() {
     assert!(status.success());
     assert_eq!(weights(&straight), weights(&killed));
 }
+
+#[test]
+fn non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), 50, 1);
+    let out = dir.path().join("diverged");
+    // An absurd learning rate drives the weights to infinity within a few steps.
+    let options = RunOptions {
+        config: TrainConfig::load(&config, &["optimizer.lr=1e30".into(), "optimizer.max_grad_norm=0.0".into()]).unwrap(),
+        run_dir: out.clone(),
+        resume: false,
+        stop_after: None,
+    };
+    let err = trainer::train(&options).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, trainer::TrainError::NonFinite { .. }), "{message}");
+    assert!(message.contains("step") && message.contains("checkpoint"), "{message}");
+    // The checkpoint holds finite weights from before the failing step, and no final model exists.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("checkpoint/state.json")).unwrap()).unwrap();
+    let failed_at = match err {
+        trainer::TrainError::NonFinite { step, .. } => step,
+        _ => unreachable!(),
+    };
+    assert_eq!(state["step"].as_u64().unwrap(), failed_at);
+    let weights = polyret_encoder::weights::read_safetensors(&out.join("checkpoint/model.safetensors")).unwrap();
+    assert!(weights.values().all(|t| t.data.iter().all(|v| v.is_finite())));
+    assert!(!out.join("model").exists());
+}
