@@ -74,6 +74,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             specs.push(RunSpec { strategy: name.to_string(), seed, dir: args.runs.join(format!("{name}-seed{seed}")) });
         }
     }
+    // Run order: the comparison the study is about (Hybrid(0.5) against the three baselines)
+    // first, then the α-sensitivity runs seed by seed, so an interrupted study has complete
+    // seeds where they matter most.
+    let sensitivity = |s: &RunSpec| s.strategy == "hybrid-0.25" || s.strategy == "hybrid-0.75";
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| if sensitivity(&specs[i]) { (1, specs[i].seed, i) } else { (0, 0, i) });
     let started = Instant::now();
     if !args.report_only {
         let trainer = trainer_binary(&args.runs)?;
@@ -81,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if args.full {
             overrides.extend(FULL_SIZE.iter().map(|s| s.to_string()));
         }
-        for (i, spec) in specs.iter().enumerate() {
+        for (i, spec) in order.iter().map(|&k| &specs[k]).enumerate() {
             if is_done(&spec.dir) {
                 eprintln!("== [{}/{}] {} seed {}: done earlier", i + 1, specs.len(), spec.strategy, spec.seed);
                 continue;

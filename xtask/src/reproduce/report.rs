@@ -315,6 +315,12 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
     }
     let _ = writeln!(md, "\n{}", stability(&all));
     let _ = writeln!(md, "\n## Runs\n");
+    let _ = writeln!(
+        md,
+        "Wall time per run, as timed by the command (training, evaluation and model saving). The first run also \
+         builds the frozen-layer cache of every training and evaluation text (`runs/cache`), which the other runs — and \
+         later reruns of the study — reuse; it is also the run that evaluates the untouched reference model.\n"
+    );
     let _ = writeln!(md, "| run | wall time (min) | train loss, first → last 10% of steps | pairs/s | peak memory (MiB) |");
     let _ = writeln!(md, "|---|---:|---|---:|---:|");
     let mut runs_json = Vec::new();
@@ -445,8 +451,8 @@ const SETUP: &str = "## Setup\n\n\
 - **Sized for a 2-core CPU.** The bottom layers of the encoder (and the embeddings) are frozen and their outputs are \
   computed once per distinct text — training and evaluation texts alike — and cached, so each training step and \
   each evaluation runs only the top layers. This is exact (frozen layers run without dropout in both the cached and \
-  the uncached computation), and it is what lets 18 training runs and their evaluations finish within two hours \
-  here; it also means the study measures what batch composition does to the top of the network, a smaller \
+  the uncached computation), and it is what makes 18 training runs and their evaluations fit a working session \
+  on a CPU (measured times below); it also means the study measures what batch composition does to the top of the network, a smaller \
   intervention than the paper's full fine-tuning. The zero-shot reference row is computed through the same cache \
   (it equals the untouched model). The full-size setting is one flag away: `cargo xtask reproduce --full` \
   (every layer trained, no cache, WGPU backend; for a GPU).\n\
