@@ -23,12 +23,25 @@ fn encodes_every_line_in_order_like_the_library() {
     let Some(model) = e5_dir() else { return };
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("texts.jsonl");
-    let texts = [("Wie viele Punkte gab die Verteidigung ab?", "query"), ("Die Verteidigung gab 308 Punkte ab.", "passage"), ("防守放弃了多少分？", "query")];
-    let body: String = texts.iter().map(|(t, r)| serde_json::json!({"text": t, "role": r}).to_string() + "\n").collect();
+    let texts = [
+        ("Wie viele Punkte gab die Verteidigung ab?", "query"),
+        ("Die Verteidigung gab 308 Punkte ab.", "passage"),
+        ("防守放弃了多少分？", "query"),
+    ];
+    let body: String =
+        texts.iter().map(|(t, r)| serde_json::json!({"text": t, "role": r}).to_string() + "\n").collect();
     std::fs::write(&input, body).unwrap();
     let out = dir.path().join("emb.parquet");
     let status = polyret()
-        .args(["encode", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "encode",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .status()
         .unwrap();
     assert!(status.success());

@@ -90,10 +90,8 @@ impl BertConfig {
     /// Reads and validates an HF `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, EncoderError> {
         let text = std::fs::read_to_string(path).map_err(|e| EncoderError::io(path, e))?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| EncoderError::Format {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|e| EncoderError::Format { path: path.to_owned(), message: e.to_string() })?;
         config.validate().map_err(|message| EncoderError::Format { path: path.to_owned(), message })?;
         Ok(config)
     }

@@ -14,12 +14,12 @@ use burn::tensor::{Device, Tensor};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::EncoderError;
 use crate::config::{BertConfig, Pooling, SentenceConfig};
 use crate::io::{replace_dir, write_atomic};
 use crate::model::{BertModel, Mode, ModelInput, cls, mean_pool};
 use crate::tokenizer::TextTokenizer;
 use crate::weights::{LoadReport, NamedTensor, WeightMap, read_e5s1, read_safetensors, write_safetensors};
-use crate::EncoderError;
 
 /// Whether a text is a query or a passage: asymmetric models (E5) prefix them differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -248,13 +248,18 @@ pub fn save_model_dir(
 }
 
 /// The sentence-transformers files describing `sentence` (paths relative to the model dir).
-fn sentence_transformers_files(config: &BertConfig, sentence: &SentenceConfig) -> Vec<(&'static str, serde_json::Value)> {
+fn sentence_transformers_files(
+    config: &BertConfig,
+    sentence: &SentenceConfig,
+) -> Vec<(&'static str, serde_json::Value)> {
     let mut modules = vec![
         json!({"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}),
         json!({"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}),
     ];
     if sentence.normalize {
-        modules.push(json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}));
+        modules.push(
+            json!({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}),
+        );
     }
     vec![
         ("modules.json", serde_json::Value::Array(modules)),
@@ -343,7 +348,10 @@ pub fn convert_e5s1(e5s1: &Path, tokenizer_json: &Path, out_dir: &Path) -> Resul
         "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
         "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>",
     });
-    write_atomic(&staging.join("tokenizer_config.json"), serde_json::to_string_pretty(&tokenizer_config).expect("json").as_bytes())?;
+    write_atomic(
+        &staging.join("tokenizer_config.json"),
+        serde_json::to_string_pretty(&tokenizer_config).expect("json").as_bytes(),
+    )?;
     let result = save_model_dir(out_dir, &config, &tensors, &staging.join("tokenizer.json"), &SentenceConfig::e5());
     let _ = std::fs::remove_dir_all(&staging);
     result.map(|()| config)
@@ -352,7 +360,11 @@ pub fn convert_e5s1(e5s1: &Path, tokenizer_json: &Path, out_dir: &Path) -> Resul
 /// A fresh scratch directory next to `dir` (same file system, so renames are atomic).
 fn tempfile_dir(dir: &Path) -> Result<PathBuf, EncoderError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let scratch = parent.join(format!(".{}.tokenizer-{}", dir.file_name().unwrap_or_default().to_string_lossy(), std::process::id()));
+    let scratch = parent.join(format!(
+        ".{}.tokenizer-{}",
+        dir.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
     if scratch.exists() {
         std::fs::remove_dir_all(&scratch).map_err(|e| EncoderError::io(&scratch, e))?;
     }

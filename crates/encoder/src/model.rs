@@ -140,7 +140,11 @@ impl ModelInput {
     pub fn unpack(&self, packed: Tensor<2>) -> Tensor<3> {
         let [_, width] = packed.dims();
         let zero = Tensor::<2>::zeros([1, width], &packed.device());
-        Tensor::cat(vec![packed, zero], 0).select(0, self.scatter_index.clone()).reshape([self.batch, self.seq_len, width])
+        Tensor::cat(vec![packed, zero], 0).select(0, self.scatter_index.clone()).reshape([
+            self.batch,
+            self.seq_len,
+            width,
+        ])
     }
 
     /// `[batch, seq, width]` → `[tokens, width]`, dropping padding.
@@ -276,9 +280,8 @@ impl BertModel {
     /// A randomly initialised model (for tests and training from scratch).
     pub fn new(config: &BertConfig, device: &Device) -> Self {
         let (h, eps) = (config.hidden_size, config.layer_norm_eps);
-        let table = |rows: usize| {
-            Param::from_tensor(Tensor::random([rows, h], Distribution::Normal(0.0, 0.02), device))
-        };
+        let table =
+            |rows: usize| Param::from_tensor(Tensor::random([rows, h], Distribution::Normal(0.0, 0.02), device));
         let layers = (0..config.num_hidden_layers)
             .map(|_| Layer {
                 attention: Attention {
@@ -327,10 +330,7 @@ impl BertModel {
                 w.take("embeddings.position_embeddings.weight", &[config.max_position_embeddings, h])?,
                 device,
             ),
-            token_type: param(
-                w.take("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?,
-                device,
-            ),
+            token_type: param(w.take("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?, device),
             norm: load_norm(w, "embeddings.LayerNorm", h, config.layer_norm_eps, device)?,
         };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
@@ -417,7 +417,13 @@ impl BertModel {
 
     /// Runs transformer layers `range` (e.g. `0..num_layers`, or the top few over cached states)
     /// on packed hidden states `[tokens, hidden]`.
-    pub fn encode_layers(&self, mut hidden: Tensor<2>, input: &ModelInput, range: Range<usize>, mode: Mode) -> Tensor<2> {
+    pub fn encode_layers(
+        &self,
+        mut hidden: Tensor<2>,
+        input: &ModelInput,
+        range: Range<usize>,
+        mode: Mode,
+    ) -> Tensor<2> {
         for (i, layer) in self.layers[range.clone()].iter().enumerate() {
             hidden = layer.forward(hidden, input, &self.config, mode, (range.start + i) as u64);
         }
@@ -504,7 +510,10 @@ struct HostLinear {
 }
 
 fn take_linear(w: &mut WeightMap, prefix: &str, out: usize, inp: usize) -> Result<HostLinear, EncoderError> {
-    Ok(HostLinear { weight: w.take(&format!("{prefix}.weight"), &[out, inp])?, bias: w.take(&format!("{prefix}.bias"), &[out])? })
+    Ok(HostLinear {
+        weight: w.take(&format!("{prefix}.weight"), &[out, inp])?,
+        bias: w.take(&format!("{prefix}.bias"), &[out])?,
+    })
 }
 
 /// Transposes `[out, in]` → `[in, out]` on the host.
@@ -545,7 +554,13 @@ fn fuse_linears<const N: usize>(parts: [HostLinear; N], device: &Device) -> Line
     }
 }
 
-fn load_norm(w: &mut WeightMap, prefix: &str, width: usize, eps: f64, device: &Device) -> Result<LayerNorm, EncoderError> {
+fn load_norm(
+    w: &mut WeightMap,
+    prefix: &str,
+    width: usize,
+    eps: f64,
+    device: &Device,
+) -> Result<LayerNorm, EncoderError> {
     let mut norm = layer_norm(width, eps, device);
     norm.gamma = param(w.take(&format!("{prefix}.weight"), &[width])?, device);
     norm.beta = Some(param(w.take(&format!("{prefix}.bias"), &[width])?, device));

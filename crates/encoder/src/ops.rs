@@ -13,11 +13,11 @@
 // NdArray is deprecated upstream; it stays because the design asks for it.
 #![allow(deprecated)]
 
+use burn::backend::TensorMetadata;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::TensorMetadata;
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
@@ -179,7 +179,8 @@ mod flex {
     /// `out[i] = f(x[i])` in parallel chunks; `Err(x)` when `x` is not contiguous f32.
     pub fn map1(x: FlexTensor, f: fn(&[f32], &mut [f32])) -> Result<FlexTensor, FlexTensor> {
         let Some(src) = f32_slice(&x) else { return Err(x) };
-        let out = filled(src.len(), |out| out.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(o, s)| f(s, o)));
+        let out =
+            filled(src.len(), |out| out.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(o, s)| f(s, o)));
         let shape = x.layout().shape().clone();
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))
     }
@@ -190,7 +191,9 @@ mod flex {
         let shape = x.layout().shape().clone();
         let row = shape[shape.num_dims() - 1].max(1);
         let chunk = (CHUNK / row).max(1) * row;
-        let out = filled(src.len(), |out| out.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(o, s)| f(s, o, row)));
+        let out = filled(src.len(), |out| {
+            out.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(o, s)| f(s, o, row))
+        });
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))
     }
 
@@ -209,7 +212,9 @@ mod flex {
         let row = shape[shape.num_dims() - 1].max(1);
         let chunk = (CHUNK / row).max(1) * row;
         let out = filled(xs.len(), |out| {
-            out.par_chunks_mut(chunk).zip(xs.par_chunks(chunk).zip(gs.par_chunks(chunk))).for_each(|(o, (a, b))| f(a, b, o, row))
+            out.par_chunks_mut(chunk)
+                .zip(xs.par_chunks(chunk).zip(gs.par_chunks(chunk)))
+                .for_each(|(o, (a, b))| f(a, b, o, row))
         });
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))
     }
@@ -227,7 +232,9 @@ mod flex {
             return Err((x, g));
         }
         let out = filled(xs.len(), |out| {
-            out.par_chunks_mut(CHUNK).zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK))).for_each(|(o, (a, b))| f(a, b, o))
+            out.par_chunks_mut(CHUNK)
+                .zip(xs.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
+                .for_each(|(o, (a, b))| f(a, b, o))
         });
         let shape = x.layout().shape().clone();
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))

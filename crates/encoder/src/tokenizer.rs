@@ -63,10 +63,10 @@ impl TextTokenizer {
     /// Token ids (with special tokens, truncated) of every text, in order.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, EncoderError> {
         let inputs: Vec<&str> = texts.to_vec();
-        let encodings = self.inner.encode_batch(inputs, true).map_err(|e| EncoderError::Tokenizer {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
+        let encodings = self
+            .inner
+            .encode_batch(inputs, true)
+            .map_err(|e| EncoderError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
         Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
 

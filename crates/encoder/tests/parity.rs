@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
 use polyret_encoder::weights::{WeightMap, read_safetensors};
-use polyret_encoder::{BackendKind, BertConfig, BertModel, Mode, ModelInput, Role, SentenceEncoder, TokenBatch, cls, mean_pool};
+use polyret_encoder::{
+    BackendKind, BertConfig, BertModel, Mode, ModelInput, Role, SentenceEncoder, TokenBatch, cls, mean_pool,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -21,7 +23,11 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn flat(rows: &serde_json::Value) -> Vec<u32> {
-    rows.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32)).collect()
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32))
+        .collect()
 }
 
 /// Loads a tiny HF checkpoint, runs the fixture inputs and compares every output HF saved.
@@ -33,7 +39,8 @@ fn check_tiny(name: &str, device: &Device) {
     let (model, report) = BertModel::from_weights(&config, weights, device).unwrap();
     assert!(report.unused.is_empty(), "unused: {:?}", report.unused);
 
-    let inputs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("inputs.json")).unwrap()).unwrap();
+    let inputs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("inputs.json")).unwrap()).unwrap();
     let rows = inputs["input_ids"].as_array().unwrap().len();
     let input_ids = flat(&inputs["input_ids"]);
     let batch = TokenBatch {
@@ -107,9 +114,9 @@ fn save_then_load_round_trips_weights_exactly() {
 /// The converted multilingual-e5-small (`cargo xtask fetch-model`). Absent → the test is skipped
 /// locally with a message, but fails under CI (`CI` set), where fetch-model always runs first.
 fn e5_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("POLYRET_E5_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/multilingual-e5-small")
-    });
+    let dir = std::env::var_os("POLYRET_E5_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/multilingual-e5-small"));
     if dir.join("model.safetensors").exists() {
         return Some(dir);
     }
@@ -134,7 +141,8 @@ fn e5_small_token_ids_and_embeddings_match_transformers() {
         for case in &cases {
             let role = if case["role"] == "query" { Role::Query } else { Role::Passage };
             let got = encoder.tokenize(&[case["text"].as_str().unwrap()], role).unwrap().remove(0);
-            let want: Vec<u32> = case["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+            let want: Vec<u32> =
+                case["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
             assert_eq!(got, want, "token ids of {:?}", case["text"]);
             ids.push(got);
         }

@@ -559,7 +559,10 @@ pub fn evaluate(embedder: &dyn Embedder, set: &EvalSet, opts: &EvalOptions) -> R
             if selected.queries.is_empty() {
                 return Err(EvalError::data(
                     &set.name,
-                    format!("no subset has all its languages in {} (Tatoeba pairs each language with en: add en)", langs.join(",")),
+                    format!(
+                        "no subset has all its languages in {} (Tatoeba pairs each language with en: add en)",
+                        langs.join(",")
+                    ),
                 ));
             }
             &selected

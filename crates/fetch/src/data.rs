@@ -184,9 +184,10 @@ pub fn stamp(dataset: Dataset, manifest: &Manifest) -> String {
 
 /// Whether every table of `dataset` is in the catalog with `stamp` and intact files.
 fn up_to_date(catalog: &Catalog, dataset: Dataset, stamp: &str) -> bool {
-    dataset.tables().iter().all(|name| {
-        catalog.table(name).is_some_and(|e| e.stamp.as_deref() == Some(stamp) && catalog.files_intact(e))
-    })
+    dataset
+        .tables()
+        .iter()
+        .all(|name| catalog.table(name).is_some_and(|e| e.stamp.as_deref() == Some(stamp) && catalog.files_intact(e)))
 }
 
 fn bar(enabled: bool, len: Option<u64>, template: &str) -> ProgressBar {
@@ -239,7 +240,8 @@ pub fn fetch_data(opts: &DataOptions) -> Result<FetchReport, FetchError> {
     }
 
     // Every input of every dataset to do, once.
-    let repos: Vec<&str> = todo.iter().flat_map(|(d, _)| d.repos().iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
+    let repos: Vec<&str> =
+        todo.iter().flat_map(|(d, _)| d.repos().iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
     let files: Vec<FileRef<'_>> = manifest.files_of(&repos).collect();
     let origin = match (&opts.mirror, opts.offline) {
         (_, true) => Origin::Offline,
@@ -277,12 +279,8 @@ pub fn fetch_data(opts: &DataOptions) -> Result<FetchReport, FetchError> {
         let spinner = bar(opts.progress, None, "{spinner} {msg}");
         spinner.set_message(format!("ingest {d}"));
         spinner.enable_steady_tick(Duration::from_millis(120));
-        let sources: Vec<Source> = d
-            .repos()
-            .iter()
-            .filter_map(|r| manifest.repo(r))
-            .map(|m| Source::upstream(&m.repo, &m.commit))
-            .collect();
+        let sources: Vec<Source> =
+            d.repos().iter().filter_map(|r| manifest.repo(r)).map(|m| Source::upstream(&m.repo, &m.commit)).collect();
         let result = d.ingest(&raw).and_then(|ingested| catalog.publish(&ingested, &sources, Some(&s)));
         spinner.finish_and_clear();
         match result {

@@ -10,8 +10,8 @@ pub mod model;
 
 #[cfg(feature = "clap")]
 pub use data::DataArgs;
-#[cfg(feature = "clap")]
-pub use model::ModelArgs;
 pub use data::{DataOptions, FetchReport, ensure_data, fetch_data};
 pub use error::FetchError;
+#[cfg(feature = "clap")]
+pub use model::ModelArgs;
 pub use model::{DEFAULT_MODEL, ModelOptions, ensure_model, fetch_model, model_dir};

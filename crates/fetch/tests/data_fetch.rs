@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use polyret_fetch::data::{Manifest, MIRROR_ENV};
+use polyret_fetch::data::{MIRROR_ENV, Manifest};
 use polyret_fetch::{DataOptions, FetchError, fetch_data};
 use polyret_ingest::Dataset;
 use sha2::{Digest, Sha256};
@@ -92,7 +92,10 @@ fn corrupted_byte_fails_naming_file_and_checksums_and_writes_no_table_for_it() {
         other => panic!("expected a checksum error, got {other}"),
     }
     let shown = err.to_string();
-    assert!(shown.contains(&victim.display().to_string()) && shown.contains(&expected) && shown.contains(&actual), "{shown}");
+    assert!(
+        shown.contains(&victim.display().to_string()) && shown.contains(&expected) && shown.contains(&actual),
+        "{shown}"
+    );
 
     // Nothing of xFlickr&CO was written; Tatoeba, whose files are fine, was ingested.
     assert!(!data.join("parquet/xflickrco").exists());
@@ -143,7 +146,10 @@ fn missing_mirror_file_and_offline_raw_are_named() {
     let data = dir.path().join("data");
     let err = fetch_data(&options(&data, Some(&mirror), &["xflickrco"])).unwrap_err();
     assert!(matches!(&err, FetchError::MissingInMirror { path, .. } if path == &gone), "{err}");
-    assert!(err.to_string().starts_with("e-bug/iglue/datasets/xFlickrCO/annotations/ja/test.jsonl: not in the mirror"), "{err}");
+    assert!(
+        err.to_string().starts_with("e-bug/iglue/datasets/xFlickrCO/annotations/ja/test.jsonl: not in the mirror"),
+        "{err}"
+    );
 
     let mut offline = options(&dir.path().join("empty"), None, &["xflickrco"]);
     offline.offline = true;
@@ -175,7 +181,9 @@ fn serve(root: PathBuf) -> String {
                 }
                 let target = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
                 let parts: Vec<&str> = target.splitn(4, '/').collect();
-                let body = (parts.len() == 4).then(|| std::fs::read(root.join(parts[0]).join(parts[1]).join(parts[3])).ok()).flatten();
+                let body = (parts.len() == 4)
+                    .then(|| std::fs::read(root.join(parts[0]).join(parts[1]).join(parts[3])).ok())
+                    .flatten();
                 let reply = match &body {
                     Some(b) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()),
                     None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
@@ -199,7 +207,10 @@ fn downloads_verify_checksums_and_report_the_address() {
     let mut opts = options(&data, None, &["xflickrco"]);
     opts.url_base = base.clone();
     let report = fetch_data(&opts).unwrap();
-    assert_eq!(report.files_downloaded, Manifest::load(&manifest_path()).unwrap().files_of(Dataset::XflickrCo.repos()).count());
+    assert_eq!(
+        report.files_downloaded,
+        Manifest::load(&manifest_path()).unwrap().files_of(Dataset::XflickrCo.repos()).count()
+    );
     assert!(report.catalog.table("xflickrco").is_some());
 
     // A corrupted download is refused and named by its address.
@@ -209,7 +220,12 @@ fn downloads_verify_checksums_and_report_the_address() {
     opts2.url_base = base.clone();
     let err = fetch_data(&opts2).unwrap_err().to_string();
     let commit = Manifest::load(&manifest_path()).unwrap().repo("e-bug/iglue").unwrap().commit.clone();
-    assert!(err.starts_with(&format!("{base}/e-bug/iglue/{commit}/datasets/xFlickrCO/annotations/de/test.jsonl: checksum mismatch")), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "{base}/e-bug/iglue/{commit}/datasets/xFlickrCO/annotations/de/test.jsonl: checksum mismatch"
+        )),
+        "{err}"
+    );
     assert!(err.contains(&manifest_sha(GERMAN)) && err.contains(&actual), "{err}");
     assert!(!data2.join("parquet/xflickrco").exists());
 

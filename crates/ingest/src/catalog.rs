@@ -224,11 +224,7 @@ impl Catalog {
 
     /// Loads `path`, or starts an empty catalog there when the file does not exist yet.
     pub fn load_or_new(path: &Path) -> Result<Self> {
-        if path.exists() {
-            Self::load(path)
-        } else {
-            Ok(Catalog { path: path.to_path_buf(), ..Default::default() })
-        }
+        if path.exists() { Self::load(path) } else { Ok(Catalog { path: path.to_path_buf(), ..Default::default() }) }
     }
 
     /// The catalog file.
@@ -258,7 +254,11 @@ impl Catalog {
             known: self.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
         })?;
         if entry.kind != kind {
-            return Err(IngestError::invalid(&self.path, None, format!("table `{name}` is {:?}, not {kind:?}", entry.kind)));
+            return Err(IngestError::invalid(
+                &self.path,
+                None,
+                format!("table `{name}` is {:?}, not {kind:?}", entry.kind),
+            ));
         }
         Ok(entry)
     }
@@ -309,7 +309,8 @@ impl Catalog {
     /// and the first error is returned. Returns the names written.
     pub fn publish(&mut self, ingested: &Ingested, sources: &[Source], stamp: Option<&str>) -> Result<Vec<String>> {
         let root = self.root().to_path_buf();
-        let written = crate::io::par_map(&ingested.tables, |t| t.write(&root, sources.to_vec(), stamp.map(str::to_string)));
+        let written =
+            crate::io::par_map(&ingested.tables, |t| t.write(&root, sources.to_vec(), stamp.map(str::to_string)));
         let mut names = Vec::with_capacity(written.len());
         let mut first_error = None;
         for result in written {

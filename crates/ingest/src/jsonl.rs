@@ -65,7 +65,11 @@ pub fn read_jsonl_pairs(path: &Path, name: &str) -> Result<Table> {
     let mut rows = Vec::new();
     for (line, raw) in numbered_lines(&text).filter(|(_, l)| !l.trim().is_empty()) {
         let r: Record = parse_line(path, line, raw)?;
-        let empty = |field: &str| IngestError::EmptyText { path: path.into(), line: Line(Some(line)), field: Some(field.into()) };
+        let empty = |field: &str| IngestError::EmptyText {
+            path: path.into(),
+            line: Line(Some(line)),
+            field: Some(field.into()),
+        };
         if r.query.trim().is_empty() {
             return Err(empty("query"));
         }
@@ -95,5 +99,9 @@ pub fn read_jsonl_pairs(path: &Path, name: &str) -> Result<Table> {
     if rows.is_empty() {
         return Err(IngestError::EmptyFile { path: path.into() });
     }
-    Ok(Table { name: name.to_string(), data: TableData::Pairs(rows), notes: vec![format!("user pairs from {file_name}")] })
+    Ok(Table {
+        name: name.to_string(),
+        data: TableData::Pairs(rows),
+        notes: vec![format!("user pairs from {file_name}")],
+    })
 }

@@ -294,11 +294,7 @@ pub fn is_canonical(code: &str) -> bool {
 /// English name of a language, for reports (`de` → `German`); accepts any code `canonical` does.
 pub fn name(code: &str) -> Option<&'static str> {
     let c = canonical(code)?;
-    ISO_639_1
-        .iter()
-        .find(|e| e.0 == c)
-        .map(|e| e.3)
-        .or_else(|| ISO_639_3_ONLY.iter().find(|e| e.0 == c).map(|e| e.1))
+    ISO_639_1.iter().find(|e| e.0 == c).map(|e| e.3).or_else(|| ISO_639_3_ONLY.iter().find(|e| e.0 == c).map(|e| e.1))
 }
 
 #[cfg(test)]

@@ -27,11 +27,13 @@ pub mod xquad;
 
 use std::path::Path;
 
-pub use catalog::{CATALOG_FILE, Catalog, CatalogEntry, Ingested, Source, SourceFile, Table, TableData, TableKind, XquadSplit};
+pub use catalog::{
+    CATALOG_FILE, Catalog, CatalogEntry, Ingested, Source, SourceFile, Table, TableData, TableKind, XquadSplit,
+};
 pub use error::{IngestError, Line, Result};
 pub use tables::{
-    DocRow, EmbeddedText, EvalSet, PairRow, PartInfo, QrelRow, QueryRow, TableInfo, read_embeddings, read_eval_set, read_pairs, write_embeddings,
-    write_eval_set, write_pairs,
+    DocRow, EmbeddedText, EvalSet, PairRow, PartInfo, QrelRow, QueryRow, TableInfo, read_embeddings, read_eval_set,
+    read_pairs, write_embeddings, write_eval_set, write_pairs,
 };
 
 /// Version of the readers' output. Bump it whenever a reader's output changes for the same

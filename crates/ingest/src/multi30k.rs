@@ -49,7 +49,11 @@ fn check_image_ids(path: &Path, lines: &[String]) -> Result<Vec<String>> {
                 return Err(IngestError::EmptyText { path: path.into(), line: Line(Some(i + 1)), field: None });
             }
             if !seen.insert(id) {
-                return Err(IngestError::DuplicateId { path: path.into(), line: Line(Some(i + 1)), id: id.to_string() });
+                return Err(IngestError::DuplicateId {
+                    path: path.into(),
+                    line: Line(Some(i + 1)),
+                    id: id.to_string(),
+                });
             }
             Ok(id.to_string())
         })

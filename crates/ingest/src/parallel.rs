@@ -43,7 +43,15 @@ impl ParallelSetBuilder {
     /// claim different subsets. An empty text is not added but counted (see
     /// [`ParallelSetBuilder::finish`]): upstream sets have a few and an empty query or
     /// document is meaningless.
-    pub fn add(&mut self, path: &Path, line: Option<usize>, subset: Option<&str>, group: &str, lang: &str, text: &str) -> Result<()> {
+    pub fn add(
+        &mut self,
+        path: &Path,
+        line: Option<usize>,
+        subset: Option<&str>,
+        group: &str,
+        lang: &str,
+        text: &str,
+    ) -> Result<()> {
         debug_assert!(lang::is_canonical(lang), "{lang}");
         let g = match self.group_index.get(group) {
             Some(&g) => g,
@@ -156,8 +164,11 @@ pub fn language_files(dir: &Path) -> Result<Vec<(PathBuf, &'static str)>> {
             continue;
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let code = lang::canonical(&stem)
-            .ok_or_else(|| IngestError::UnknownLanguage { path: path.clone(), line: Line(None), code: stem.clone() })?;
+        let code = lang::canonical(&stem).ok_or_else(|| IngestError::UnknownLanguage {
+            path: path.clone(),
+            line: Line(None),
+            code: stem.clone(),
+        })?;
         files.push((path, code));
     }
     files.sort();
@@ -212,7 +223,13 @@ mod tests {
     fn builder_links_each_text_to_the_others_of_its_group() {
         let p = Path::new("f");
         let mut b = ParallelSetBuilder::new();
-        for (g, l, t) in [("1", "en", "a dog"), ("1", "de", "ein Hund"), ("1", "fr", "un chien"), ("2", "en", "a cat"), ("3", "en", "  ")] {
+        for (g, l, t) in [
+            ("1", "en", "a dog"),
+            ("1", "de", "ein Hund"),
+            ("1", "fr", "un chien"),
+            ("2", "en", "a cat"),
+            ("3", "en", "  "),
+        ] {
             b.add(p, None, None, g, l, t).unwrap();
         }
         let (set, notes) = b.finish("x");

@@ -22,8 +22,8 @@ const CLOSERS: &[char] = &['"', '\'', '”', '’', '»', ')', ']'];
 const OPENERS: &[char] = &['"', '„', '«', '“', '\'', '('];
 /// Lowercase abbreviations (Romanian and English) after which a `.` is not a sentence end.
 const ABBREVIATIONS: &[&str] = &[
-    "aprox", "art", "cca", "cf", "col", "dl", "dna", "dr", "ex", "gen", "ing", "jr", "jud", "lt", "mr", "mrs", "ms", "nr",
-    "p", "pag", "prof", "rev", "sec", "sf", "sr", "st", "str", "vol", "vs",
+    "aprox", "art", "cca", "cf", "col", "dl", "dna", "dr", "ex", "gen", "ing", "jr", "jud", "lt", "mr", "mrs", "ms",
+    "nr", "p", "pag", "prof", "rev", "sec", "sf", "sr", "st", "str", "vol", "vs",
 ];
 
 /// Sentence spans of `text` as `(start, end)` Unicode scalar offsets.
@@ -108,20 +108,18 @@ mod tests {
 
     #[test]
     fn splits_on_terminal_punctuation() {
-        assert_eq!(texts("Prima propoziție. A doua? Da! „Citat.” Gata"), [
-            "Prima propoziție.",
-            "A doua?",
-            "Da!",
-            "„Citat.”",
-            "Gata"
-        ]);
+        assert_eq!(
+            texts("Prima propoziție. A doua? Da! „Citat.” Gata"),
+            ["Prima propoziție.", "A doua?", "Da!", "„Citat.”", "Gata"]
+        );
     }
 
     #[test]
     fn keeps_abbreviations_initials_and_numbers() {
-        assert_eq!(texts("Dr. Ionescu a scris cartea lui J. R. R. Tolkien în S.U.A. Apoi a plecat."), [
-            "Dr. Ionescu a scris cartea lui J. R. R. Tolkien în S.U.A. Apoi a plecat."
-        ]);
+        assert_eq!(
+            texts("Dr. Ionescu a scris cartea lui J. R. R. Tolkien în S.U.A. Apoi a plecat."),
+            ["Dr. Ionescu a scris cartea lui J. R. R. Tolkien în S.U.A. Apoi a plecat."]
+        );
         assert_eq!(texts("Vezi nr. 5 și pag. 7. Sfârșit."), ["Vezi nr. 5 și pag. 7.", "Sfârșit."]);
         assert_eq!(texts("Anul 1990. 2000 de oameni."), ["Anul 1990. 2000 de oameni."]);
     }

@@ -150,7 +150,11 @@ fn check_lang(path: &Path, what: &str, i: usize, code: &str) -> Result<()> {
     if lang::is_canonical(code) {
         Ok(())
     } else {
-        Err(IngestError::invalid(path, None, format!("row {}: {what} `{code}` is not a canonical language code", i + 1)))
+        Err(IngestError::invalid(
+            path,
+            None,
+            format!("row {}: {what} `{code}` is not a canonical language code", i + 1),
+        ))
     }
 }
 
@@ -203,7 +207,11 @@ impl EvalSet {
             check_nonempty(path, "document text", i, &d.text)?;
             check_lang(path, "lang", i, &d.lang)?;
             if doc_subset.insert(&d.docid, d.subset.as_deref()).is_some() {
-                return Err(IngestError::DuplicateId { path: path.into(), line: crate::Line(None), id: d.docid.clone() });
+                return Err(IngestError::DuplicateId {
+                    path: path.into(),
+                    line: crate::Line(None),
+                    id: d.docid.clone(),
+                });
             }
         }
         let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(self.qrels.len());
@@ -238,7 +246,8 @@ impl EvalSet {
     pub fn select_languages(&self, langs: &[String]) -> EvalSet {
         let wanted = |l: &str| langs.iter().any(|w| w == l);
         let mut subset_ok: HashMap<&str, bool> = HashMap::new();
-        let rows = self.queries.iter().map(|q| (&q.subset, &q.lang)).chain(self.corpus.iter().map(|d| (&d.subset, &d.lang)));
+        let rows =
+            self.queries.iter().map(|q| (&q.subset, &q.lang)).chain(self.corpus.iter().map(|d| (&d.subset, &d.lang)));
         for (subset, lang) in rows {
             if let Some(s) = subset {
                 *subset_ok.entry(s).or_insert(true) &= wanted(lang);
@@ -249,8 +258,12 @@ impl EvalSet {
         let corpus: Vec<DocRow> = self.corpus.iter().filter(|d| keep(&d.subset, &d.lang)).cloned().collect();
         let qids: HashSet<&str> = queries.iter().map(|q| q.qid.as_str()).collect();
         let docids: HashSet<&str> = corpus.iter().map(|d| d.docid.as_str()).collect();
-        let qrels =
-            self.qrels.iter().filter(|r| qids.contains(r.qid.as_str()) && docids.contains(r.docid.as_str())).cloned().collect();
+        let qrels = self
+            .qrels
+            .iter()
+            .filter(|r| qids.contains(r.qid.as_str()) && docids.contains(r.docid.as_str()))
+            .cloned()
+            .collect();
         EvalSet { name: self.name.clone(), queries, corpus, qrels }
     }
 
@@ -316,10 +329,13 @@ fn write_parquet(path: &Path, columns: Vec<Column<'_>>) -> Result<PartInfo> {
             Column::Str(n, v) => (Field::new(n, DataType::Utf8, false), Arc::new(StringArray::from(v))),
             Column::OptStr(n, v) => (Field::new(n, DataType::Utf8, true), Arc::new(StringArray::from(v))),
             Column::Int32(n, v) => (Field::new(n, DataType::Int32, false), Arc::new(Int32Array::from(v))),
-            Column::UInt64(n, v) => (Field::new(n, DataType::UInt64, false), Arc::new(arrow::array::UInt64Array::from(v))),
+            Column::UInt64(n, v) => {
+                (Field::new(n, DataType::UInt64, false), Arc::new(arrow::array::UInt64Array::from(v)))
+            }
             Column::F32Lists(n, values, dim) => {
                 let item = Arc::new(Field::new("item", DataType::Float32, false));
-                let offsets = arrow::buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(dim, values.len() / dim.max(1)));
+                let offsets =
+                    arrow::buffer::OffsetBuffer::from_lengths(std::iter::repeat_n(dim, values.len() / dim.max(1)));
                 let list = arrow::array::ListArray::new(
                     item.clone(),
                     offsets,
@@ -538,10 +554,9 @@ pub fn read_embeddings(path: &Path) -> Result<(Vec<EmbeddedText>, Vec<f32>, usiz
     let mut role = t.required("role")?;
     let mut text = t.required("text")?;
     let embedding = t.column("embedding")?;
-    let lists = embedding
-        .as_any()
-        .downcast_ref::<arrow::array::ListArray>()
-        .ok_or_else(|| schema_error(format!("column `embedding` has type {}, expected list<float32>", embedding.data_type())))?;
+    let lists = embedding.as_any().downcast_ref::<arrow::array::ListArray>().ok_or_else(|| {
+        schema_error(format!("column `embedding` has type {}, expected list<float32>", embedding.data_type()))
+    })?;
     let values = lists
         .values()
         .as_any()
@@ -590,7 +605,11 @@ pub fn read_pairs(path: &Path) -> Result<Vec<PairRow>> {
 
 /// The five columns shared by queries and corpus (id, lang, text, group_id, subset), as rows
 /// of either type.
-fn read_texts<T>(path: &Path, id: &str, make: impl Fn(String, String, String, String, Option<String>) -> T) -> Result<Vec<T>> {
+fn read_texts<T>(
+    path: &Path,
+    id: &str,
+    make: impl Fn(String, String, String, String, Option<String>) -> T,
+) -> Result<Vec<T>> {
     let t = ParquetTable::read(path)?;
     let mut ids = t.required(id)?;
     let mut lang = t.required("lang")?;
@@ -642,7 +661,11 @@ mod embedding_tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("emb.parquet");
         let texts: Vec<EmbeddedText> = (0..3)
-            .map(|i| EmbeddedText { line: i, role: if i == 0 { "query" } else { "passage" }.into(), text: format!("t{i}") })
+            .map(|i| EmbeddedText {
+                line: i,
+                role: if i == 0 { "query" } else { "passage" }.into(),
+                text: format!("t{i}"),
+            })
             .collect();
         let values: Vec<f32> = (0..6).map(|v| v as f32 * 0.5).collect();
         write_embeddings(&path, &texts, &values, 2).unwrap();
@@ -659,14 +682,25 @@ mod select_tests {
     fn row(id: &str, lang: &str, subset: Option<&str>) -> (QueryRow, DocRow) {
         let subset = subset.map(String::from);
         (
-            QueryRow { qid: id.into(), lang: lang.into(), text: id.into(), group_id: id.into(), subset: subset.clone() },
+            QueryRow {
+                qid: id.into(),
+                lang: lang.into(),
+                text: id.into(),
+                group_id: id.into(),
+                subset: subset.clone(),
+            },
             DocRow { docid: id.into(), lang: lang.into(), text: id.into(), group_id: id.into(), subset },
         )
     }
 
     #[test]
     fn selecting_languages_keeps_whole_subsets_only() {
-        let rows = [row("d1", "de", Some("deu-eng")), row("e1", "en", Some("deu-eng")), row("j1", "ja", Some("jpn-eng")), row("e2", "en", Some("jpn-eng"))];
+        let rows = [
+            row("d1", "de", Some("deu-eng")),
+            row("e1", "en", Some("deu-eng")),
+            row("j1", "ja", Some("jpn-eng")),
+            row("e2", "en", Some("jpn-eng")),
+        ];
         let set = EvalSet {
             name: "t".into(),
             queries: rows.iter().map(|r| r.0.clone()).collect(),

@@ -45,8 +45,11 @@ pub fn ingest(raw_root: &Path) -> Result<Ingested> {
         let subset = format!("{code}-eng");
         let other: PathBuf = dir.join(format!("tatoeba.{subset}.{code}"));
         let english: PathBuf = dir.join(format!("tatoeba.{subset}.eng"));
-        let lang = lang::canonical(code)
-            .ok_or_else(|| IngestError::UnknownLanguage { path: other.clone(), line: Line(None), code: code.clone() })?;
+        let lang = lang::canonical(code).ok_or_else(|| IngestError::UnknownLanguage {
+            path: other.clone(),
+            line: Line(None),
+            code: code.clone(),
+        })?;
         let sides = read_aligned(&[other.clone(), english.clone()])?;
         for (path, lang, lines) in [(&other, lang, &sides[0]), (&english, "en", &sides[1])] {
             for (i, text) in lines.iter().enumerate() {
@@ -62,5 +65,8 @@ pub fn ingest(raw_root: &Path) -> Result<Ingested> {
             codes.len()
         ),
     );
-    Ok(Ingested { tables: vec![Table { name: "tatoeba".into(), data: TableData::Eval(set), notes }], xquad_split: None })
+    Ok(Ingested {
+        tables: vec![Table { name: "tatoeba".into(), data: TableData::Eval(set), notes }],
+        xquad_split: None,
+    })
 }

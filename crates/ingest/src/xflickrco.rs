@@ -52,5 +52,8 @@ pub fn ingest(raw_root: &Path) -> Result<Ingested> {
         0,
         "each caption is a query and a document (id `<image>.<lang>`); relevant = the captions of the same image in the other 7 languages".to_string(),
     );
-    Ok(Ingested { tables: vec![Table { name: "xflickrco".into(), data: TableData::Eval(set), notes }], xquad_split: None })
+    Ok(Ingested {
+        tables: vec![Table { name: "xflickrco".into(), data: TableData::Eval(set), notes }],
+        xquad_split: None,
+    })
 }

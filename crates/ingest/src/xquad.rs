@@ -112,9 +112,19 @@ struct Corpus {
 }
 
 /// Checks that `file` has the same articles, paragraphs and question ids as the reference.
-fn check_parallel(file: &Path, data: &SquadFile, reference: &Path, titles: &[String], ids: &[Vec<Vec<String>>]) -> Result<()> {
+fn check_parallel(
+    file: &Path,
+    data: &SquadFile,
+    reference: &Path,
+    titles: &[String],
+    ids: &[Vec<Vec<String>>],
+) -> Result<()> {
     let differ = |what: String| {
-        IngestError::invalid(file, None, format!("{what}: not as in {} (XQuAD files must be parallel)", reference.display()))
+        IngestError::invalid(
+            file,
+            None,
+            format!("{what}: not as in {} (XQuAD files must be parallel)", reference.display()),
+        )
     };
     if data.data.len() != titles.len() {
         return Err(differ(format!("number of articles ({})", data.data.len())));
@@ -141,7 +151,12 @@ fn char_starts(s: &str) -> Vec<usize> {
 }
 
 /// Resolves each question of `para` to a sentence of `breaks`, verifying the answer span.
-fn resolve_answers(file: &Path, para: &Paragraph, breaks: &[(usize, usize)], offsets: &[usize]) -> Result<Vec<(usize, bool)>> {
+fn resolve_answers(
+    file: &Path,
+    para: &Paragraph,
+    breaks: &[(usize, usize)],
+    offsets: &[usize],
+) -> Result<Vec<(usize, bool)>> {
     let n_chars = offsets.len() - 1;
     para.qas
         .iter()
@@ -151,11 +166,16 @@ fn resolve_answers(file: &Path, para: &Paragraph, breaks: &[(usize, usize)], off
             let start = answer.answer_start;
             let len = answer.text.chars().count();
             if start + len > n_chars {
-                return Err(bad(format!("answer_start {start} + length {len} is beyond the context ({n_chars} characters)")));
+                return Err(bad(format!(
+                    "answer_start {start} + length {len} is beyond the context ({n_chars} characters)"
+                )));
             }
             let span = &para.context[offsets[start]..offsets[start + len]];
             if span != answer.text {
-                return Err(bad(format!("context at answer_start {start} reads `{span}`, not the answer `{}`", answer.text)));
+                return Err(bad(format!(
+                    "context at answer_start {start} reads `{span}`, not the answer `{}`",
+                    answer.text
+                )));
             }
             let sentence = breaks
                 .iter()
@@ -168,7 +188,12 @@ fn resolve_answers(file: &Path, para: &Paragraph, breaks: &[(usize, usize)], off
 
 /// Cuts one language into sentences: XQuAD-R breaks when `xquad_r` is given (after checking
 /// that its contexts and questions are XQuAD's), else the rule-based splitter.
-fn segment(lang: &'static str, file: &Path, xquad: &SquadFile, xquad_r: Option<(&Path, &SquadFile)>) -> Result<Language> {
+fn segment(
+    lang: &'static str,
+    file: &Path,
+    xquad: &SquadFile,
+    xquad_r: Option<(&Path, &SquadFile)>,
+) -> Result<Language> {
     let mut paragraphs = Vec::with_capacity(xquad.data.len());
     let mut break_text_mismatches = 0;
     for (a, article) in xquad.data.iter().enumerate() {
@@ -203,7 +228,8 @@ fn segment(lang: &'static str, file: &Path, xquad: &SquadFile, xquad_r: Option<(
                 }
                 None => {
                     let breaks = split_sentences(&para.context);
-                    let sentences = breaks.iter().map(|&(s, e)| para.context[offsets[s]..offsets[e]].to_string()).collect();
+                    let sentences =
+                        breaks.iter().map(|&(s, e)| para.context[offsets[s]..offsets[e]].to_string()).collect();
                     (breaks, sentences)
                 }
             };
@@ -218,7 +244,8 @@ fn segment(lang: &'static str, file: &Path, xquad: &SquadFile, xquad_r: Option<(
 /// Article titles sorted by the hex SHA-256 of the title; the first [`TEST_ARTICLES`] are the
 /// test articles. Deterministic, independent of file order, and not correlated with topic.
 pub fn split_articles(titles: &[String]) -> XquadSplit {
-    let mut keyed: Vec<(String, &String)> = titles.iter().map(|t| (hex::encode(Sha256::digest(t.as_bytes())), t)).collect();
+    let mut keyed: Vec<(String, &String)> =
+        titles.iter().map(|t| (hex::encode(Sha256::digest(t.as_bytes())), t)).collect();
     keyed.sort();
     let (test, train) = keyed.split_at(TEST_ARTICLES.min(keyed.len()));
     XquadSplit { train: train.iter().map(|k| k.1.clone()).collect(), test: test.iter().map(|k| k.1.clone()).collect() }
@@ -235,7 +262,8 @@ fn splitter_agreement(files: &[(&'static str, &SquadFile)]) -> Vec<(&'static str
             for para in file.data.iter().flat_map(|a| &a.paragraphs) {
                 let official: std::collections::HashSet<usize> =
                     para.sentence_breaks.iter().flatten().map(|b| b.1).collect();
-                let ours: std::collections::HashSet<usize> = split_sentences(&para.context).iter().map(|b| b.1).collect();
+                let ours: std::collections::HashSet<usize> =
+                    split_sentences(&para.context).iter().map(|b| b.1).collect();
                 common += official.intersection(&ours).count();
                 union += official.union(&ours).count();
             }
@@ -313,7 +341,11 @@ pub fn ingest(raw_root: &Path) -> Result<Ingested> {
 
 /// Pairs rows in (article, paragraph, question, language) order, and per-language counts of
 /// questions dropped because the answer span crosses a sentence break.
-fn build_pairs(corpus: &Corpus, languages: &[Language], is_test: &[bool]) -> (Vec<PairRow>, BTreeMap<&'static str, usize>) {
+fn build_pairs(
+    corpus: &Corpus,
+    languages: &[Language],
+    is_test: &[bool],
+) -> (Vec<PairRow>, BTreeMap<&'static str, usize>) {
     let mut rows = Vec::new();
     let mut failures: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (a, article_ids) in corpus.question_ids.iter().enumerate() {
@@ -391,7 +423,8 @@ fn pair_notes(
     agreement: &[(&'static str, f64)],
     split: &XquadSplit,
 ) -> Vec<String> {
-    let questions: usize = languages.first().map_or(0, |l| l.paragraphs.iter().flatten().map(|p| p.answers.len()).sum());
+    let questions: usize =
+        languages.first().map_or(0, |l| l.paragraphs.iter().flatten().map(|p| p.answers.len()).sum());
     let total: usize = failures.values().sum();
     let per_lang = languages
         .iter()

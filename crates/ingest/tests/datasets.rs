@@ -140,7 +140,10 @@ fn xflickrco_drops_empty_captions_and_accepts_numeric_ids() {
     assert!(!set.corpus.iter().any(|d| d.docid == "42.de"));
     let notes = &catalog.table("xflickrco").unwrap().notes;
     assert!(
-        notes.iter().any(|n| n.contains("1 empty texts dropped: 42.de (e-bug/iglue/datasets/xFlickrCO/annotations/de/test.jsonl:2)")),
+        notes
+            .iter()
+            .any(|n| n
+                .contains("1 empty texts dropped: 42.de (e-bug/iglue/datasets/xFlickrCO/annotations/de/test.jsonl:2)")),
         "{notes:?}"
     );
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use common::*;
 use polyret_ingest::{
-    Dataset, DocRow, EvalSet, IngestError, Line, PairRow, QrelRow, QueryRow, jsonl, parallel, read_pairs, write_eval_set, write_pairs,
+    Dataset, DocRow, EvalSet, IngestError, Line, PairRow, QrelRow, QueryRow, jsonl, parallel, read_pairs,
+    write_eval_set, write_pairs,
 };
 use serde_json::json;
 
@@ -31,7 +32,9 @@ fn malformed_json_names_line_and_column() {
 
 #[test]
 fn missing_field_is_named() {
-    let (_, shown) = jsonl_error(format!("{GOOD_LINE}\n{{\"query\": \"q\", \"query_lang\": \"en\", \"positive_lang\": \"en\"}}\n").as_bytes());
+    let (_, shown) = jsonl_error(
+        format!("{GOOD_LINE}\n{{\"query\": \"q\", \"query_lang\": \"en\", \"positive_lang\": \"en\"}}\n").as_bytes(),
+    );
     assert!(shown.starts_with("DIR/pairs.jsonl:2:") && shown.contains("missing field `positive`"), "{shown}");
 }
 
@@ -76,7 +79,10 @@ fn duplicate_image_id_names_the_line() {
     let ids = dir.path().join("multi30k/dataset/data/task1/image_splits/test_2017_flickr.txt");
     std::fs::write(&ids, "100.jpg\n100.jpg\n").unwrap();
     let e = Dataset::Multi30k.ingest(dir.path()).unwrap_err();
-    assert!(matches!(&e, IngestError::DuplicateId { path, line: Line(Some(2)), id } if path == &ids && id == "100"), "{e}");
+    assert!(
+        matches!(&e, IngestError::DuplicateId { path, line: Line(Some(2)), id } if path == &ids && id == "100"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -107,7 +113,10 @@ fn unknown_tatoeba_language_names_the_file() {
     write(&d.join("tatoeba.qqq-eng.qqq"), b"x\n");
     write(&d.join("tatoeba.qqq-eng.eng"), b"y\n");
     let e = Dataset::Tatoeba.ingest(dir.path()).unwrap_err();
-    assert!(matches!(&e, IngestError::UnknownLanguage { path, code, .. } if path.ends_with("tatoeba.qqq-eng.qqq") && code == "qqq"), "{e}");
+    assert!(
+        matches!(&e, IngestError::UnknownLanguage { path, code, .. } if path.ends_with("tatoeba.qqq-eng.qqq") && code == "qqq"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -134,7 +143,10 @@ fn answer_start_out_of_range() {
         }
     });
     let e = Dataset::Xquad.ingest(dir.path()).unwrap_err();
-    assert!(matches!(&e, IngestError::BadAnswer { path, question, .. } if path == &xquad_file(dir.path(), "el") && question == "q1a"), "{e}");
+    assert!(
+        matches!(&e, IngestError::BadAnswer { path, question, .. } if path == &xquad_file(dir.path(), "el") && question == "q1a"),
+        "{e}"
+    );
     assert!(e.to_string().contains("answer_start 5000 + length 2 is beyond the context"), "{e}");
 }
 
@@ -147,7 +159,10 @@ fn answer_text_must_match_the_span() {
         }
     });
     let e = Dataset::Xquad.ingest(dir.path()).unwrap_err().to_string();
-    assert!(e.contains("xquad.ro.json: question q0b: context at answer_start") && e.contains("not the answer `Finnl`"), "{e}");
+    assert!(
+        e.contains("xquad.ro.json: question q0b: context at answer_start") && e.contains("not the answer `Finnl`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -229,8 +244,10 @@ fn invalid_rows_are_not_written() {
     assert!(e.ends_with("t/pairs.parquet: row 2: query_lang `deu` is not a canonical language code"), "{e}");
     assert!(!path.exists());
 
-    let text = |id: &str| QueryRow { qid: id.into(), lang: "en".into(), text: "t".into(), group_id: "g".into(), subset: None };
-    let doc = |id: &str| DocRow { docid: id.into(), lang: "en".into(), text: "t".into(), group_id: "g".into(), subset: None };
+    let text =
+        |id: &str| QueryRow { qid: id.into(), lang: "en".into(), text: "t".into(), group_id: "g".into(), subset: None };
+    let doc =
+        |id: &str| DocRow { docid: id.into(), lang: "en".into(), text: "t".into(), group_id: "g".into(), subset: None };
     let qrel = |q: &str, d: &str| QrelRow { qid: q.into(), docid: d.into(), rel: 1 };
     let set_dir = dir.path().join("set");
     for (set, message) in [
@@ -257,7 +274,13 @@ fn parquet_without_a_column_is_a_schema_error() {
     // A valid eval table is not a pairs table.
     let set = EvalSet {
         name: "s".into(),
-        queries: vec![QueryRow { qid: "a".into(), lang: "en".into(), text: "t".into(), group_id: "g".into(), subset: None }],
+        queries: vec![QueryRow {
+            qid: "a".into(),
+            lang: "en".into(),
+            text: "t".into(),
+            group_id: "g".into(),
+            subset: None,
+        }],
         ..Default::default()
     };
     write_eval_set(dir.path(), &set).unwrap();

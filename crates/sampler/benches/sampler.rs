@@ -8,26 +8,19 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use polyret_sampler::{
-    AlphaSchedule, GroupIndex, LanguageWeighting, Sampler, SamplerConfig, Strategy,
-};
+use polyret_sampler::{AlphaSchedule, GroupIndex, LanguageWeighting, Sampler, SamplerConfig, Strategy};
 
 const GROUPS: usize = 10_000;
-const LANGS: [&str; 12] = [
-    "ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh",
-];
+const LANGS: [&str; 12] = ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"];
 const BATCH: usize = 128;
 
 /// One row per (group, language), as a parallel pairs table has them.
 fn rows() -> Vec<(String, &'static str)> {
-    (0..GROUPS)
-        .flat_map(|g| LANGS.iter().map(move |&l| (format!("q{g}"), l)))
-        .collect()
+    (0..GROUPS).flat_map(|g| LANGS.iter().map(move |&l| (format!("q{g}"), l))).collect()
 }
 
 fn index_of(rows: &[(String, &'static str)]) -> GroupIndex {
-    GroupIndex::from_rows(rows.iter().map(|(g, l)| (g.as_str(), *l, *l, "xquad")))
-        .expect("valid rows")
+    GroupIndex::from_rows(rows.iter().map(|(g, l)| (g.as_str(), *l, *l, "xquad"))).expect("valid rows")
 }
 
 fn strategies() -> [Strategy; 5] {
@@ -36,9 +29,7 @@ fn strategies() -> [Strategy; 5] {
         Strategy::XX,
         Strategy::XXMono,
         Strategy::XY,
-        Strategy::Hybrid {
-            alpha: AlphaSchedule::Constant(0.5),
-        },
+        Strategy::Hybrid { alpha: AlphaSchedule::Constant(0.5) },
     ]
 }
 
@@ -62,13 +53,7 @@ fn build(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("index_from_rows", |b| b.iter(|| black_box(index_of(&rows))));
     let index = Arc::new(index_of(&rows));
-    let config = SamplerConfig::new(
-        Strategy::Hybrid {
-            alpha: AlphaSchedule::Constant(0.5),
-        },
-        BATCH,
-        7,
-    );
+    let config = SamplerConfig::new(Strategy::Hybrid { alpha: AlphaSchedule::Constant(0.5) }, BATCH, 7);
     group.bench_function("sampler_new_hybrid", |b| {
         b.iter_batched(
             || (Arc::clone(&index), config.clone()),

@@ -70,11 +70,7 @@ impl AlphaSchedule {
     pub fn at(&self, index: u64) -> f64 {
         match *self {
             AlphaSchedule::Constant(alpha) => alpha,
-            AlphaSchedule::Linear {
-                start,
-                end,
-                batches,
-            } => {
+            AlphaSchedule::Linear { start, end, batches } => {
                 let t = index.min(batches) as f64 / batches as f64;
                 start + (end - start) * t
             }
@@ -90,22 +86,15 @@ impl AlphaSchedule {
     }
 
     fn validate(&self) -> Result<(), SamplerError> {
-        let bad = |what: &str, value: f64| {
-            SamplerError::InvalidConfig(format!("{what} must be in [0, 1], got {value}"))
-        };
+        let bad =
+            |what: &str, value: f64| SamplerError::InvalidConfig(format!("{what} must be in [0, 1], got {value}"));
         match *self {
-            AlphaSchedule::Constant(alpha) if !(0.0..=1.0).contains(&alpha) => {
-                Err(bad("alpha", alpha))
+            AlphaSchedule::Constant(alpha) if !(0.0..=1.0).contains(&alpha) => Err(bad("alpha", alpha)),
+            AlphaSchedule::Linear { start, .. } if !(0.0..=1.0).contains(&start) => Err(bad("alpha start", start)),
+            AlphaSchedule::Linear { end, .. } if !(0.0..=1.0).contains(&end) => Err(bad("alpha end", end)),
+            AlphaSchedule::Linear { batches: 0, .. } => {
+                Err(SamplerError::InvalidConfig("alpha ramp length `batches` must be at least 1".into()))
             }
-            AlphaSchedule::Linear { start, .. } if !(0.0..=1.0).contains(&start) => {
-                Err(bad("alpha start", start))
-            }
-            AlphaSchedule::Linear { end, .. } if !(0.0..=1.0).contains(&end) => {
-                Err(bad("alpha end", end))
-            }
-            AlphaSchedule::Linear { batches: 0, .. } => Err(SamplerError::InvalidConfig(
-                "alpha ramp length `batches` must be at least 1".into(),
-            )),
             _ => Ok(()),
         }
     }
@@ -196,9 +185,7 @@ impl SamplerConfig {
     /// Checks the values that do not depend on the data.
     pub(crate) fn validate(&self) -> Result<(), SamplerError> {
         if self.batch_size == 0 {
-            return Err(SamplerError::InvalidConfig(
-                "batch size must be at least 1".into(),
-            ));
+            return Err(SamplerError::InvalidConfig("batch size must be at least 1".into()));
         }
         if let Strategy::Hybrid { alpha } = &self.strategy {
             alpha.validate()?;
@@ -206,14 +193,10 @@ impl SamplerConfig {
         if let LanguageWeighting::Temperature(tau) = self.language_weighting
             && !(tau.is_finite() && tau >= 0.0)
         {
-            return Err(SamplerError::InvalidConfig(format!(
-                "temperature exponent must be finite and ≥ 0, got {tau}"
-            )));
+            return Err(SamplerError::InvalidConfig(format!("temperature exponent must be finite and ≥ 0, got {tau}")));
         }
         if matches!(self.strategy, Strategy::EnEn) && self.english.is_empty() {
-            return Err(SamplerError::InvalidConfig(
-                "the English language code is empty".into(),
-            ));
+            return Err(SamplerError::InvalidConfig("the English language code is empty".into()));
         }
         Ok(())
     }
@@ -225,15 +208,9 @@ impl SamplerConfig {
         if let Strategy::Hybrid { alpha } = &self.strategy {
             match *alpha {
                 AlphaSchedule::Constant(a) => h.u64(0).u64(a.to_bits()),
-                AlphaSchedule::Linear {
-                    start,
-                    end,
-                    batches,
-                } => h
-                    .u64(1)
-                    .u64(start.to_bits())
-                    .u64(end.to_bits())
-                    .u64(batches),
+                AlphaSchedule::Linear { start, end, batches } => {
+                    h.u64(1).u64(start.to_bits()).u64(end.to_bits()).u64(batches)
+                }
             };
         }
         h.u64(self.batch_size as u64);
@@ -242,9 +219,7 @@ impl SamplerConfig {
             LanguageWeighting::Proportional => h.u64(1),
             LanguageWeighting::Temperature(tau) => h.u64(2).u64(tau.to_bits()),
         };
-        h.u64(u64::from(self.source_per_batch))
-            .u64(self.seed)
-            .str(&self.english);
+        h.u64(u64::from(self.source_per_batch)).u64(self.seed).str(&self.english);
         h.u64(match self.small_languages {
             SmallLanguagePolicy::Error => 0,
             SmallLanguagePolicy::Exclude => 1,
@@ -259,20 +234,9 @@ mod tests {
 
     #[test]
     fn json_forms_are_the_documented_ones() {
-        let hybrid: SamplerConfig = serde_json::from_str(
-            r#"{"strategy": {"hybrid": {"alpha": 0.5}}, "batch_size": 32, "seed": 7}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            hybrid,
-            SamplerConfig::new(
-                Strategy::Hybrid {
-                    alpha: AlphaSchedule::Constant(0.5)
-                },
-                32,
-                7
-            )
-        );
+        let hybrid: SamplerConfig =
+            serde_json::from_str(r#"{"strategy": {"hybrid": {"alpha": 0.5}}, "batch_size": 32, "seed": 7}"#).unwrap();
+        assert_eq!(hybrid, SamplerConfig::new(Strategy::Hybrid { alpha: AlphaSchedule::Constant(0.5) }, 32, 7));
         let ramp: SamplerConfig = serde_json::from_str(
             r#"{"strategy": {"hybrid": {"alpha": {"start": 0.8, "end": 0.2, "batches": 100}}},
                 "batch_size": 4, "seed": 1, "language_weighting": {"temperature": 0.3},
@@ -281,13 +245,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             ramp.strategy,
-            Strategy::Hybrid {
-                alpha: AlphaSchedule::Linear {
-                    start: 0.8,
-                    end: 0.2,
-                    batches: 100
-                }
-            }
+            Strategy::Hybrid { alpha: AlphaSchedule::Linear { start: 0.8, end: 0.2, batches: 100 } }
         );
         assert_eq!(ramp.language_weighting, LanguageWeighting::Temperature(0.3));
         assert_eq!(ramp.small_languages, SmallLanguagePolicy::Exclude);
@@ -299,24 +257,17 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_string(&strategy).unwrap(), name);
         }
-        let round: SamplerConfig =
-            serde_json::from_str(&serde_json::to_string(&ramp).unwrap()).unwrap();
+        let round: SamplerConfig = serde_json::from_str(&serde_json::to_string(&ramp).unwrap()).unwrap();
         assert_eq!(round, ramp);
         assert!(
-            serde_json::from_str::<SamplerConfig>(
-                r#"{"strategy": "x-y", "batch_size": 4, "seed": 1, "sede": 2}"#
-            )
-            .is_err()
+            serde_json::from_str::<SamplerConfig>(r#"{"strategy": "x-y", "batch_size": 4, "seed": 1, "sede": 2}"#)
+                .is_err()
         );
     }
 
     #[test]
     fn linear_alpha_ramps_then_holds() {
-        let ramp = AlphaSchedule::Linear {
-            start: 1.0,
-            end: 0.0,
-            batches: 4,
-        };
+        let ramp = AlphaSchedule::Linear { start: 1.0, end: 0.0, batches: 4 };
         let alphas: Vec<f64> = (0..6).map(|i| ramp.at(i)).collect();
         assert_eq!(alphas, [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]);
         assert_eq!(ramp.range(), (0.0, 1.0));
@@ -330,13 +281,7 @@ mod tests {
             config.validate()
         };
         let hybrid = |alpha| Strategy::Hybrid { alpha };
-        let ramp = |start, end, batches| {
-            hybrid(AlphaSchedule::Linear {
-                start,
-                end,
-                batches,
-            })
-        };
+        let ramp = |start, end, batches| hybrid(AlphaSchedule::Linear { start, end, batches });
         let uniform = LanguageWeighting::Uniform;
         let invalid = [
             (hybrid(AlphaSchedule::Constant(1.5)), uniform, "1.5"),
@@ -344,18 +289,11 @@ mod tests {
             (ramp(0.5, -0.1, 3), uniform, "-0.1"),
             (ramp(0.5, 0.1, 0), uniform, "at least 1"),
             (Strategy::XY, LanguageWeighting::Temperature(-1.0), "-1"),
-            (
-                Strategy::XY,
-                LanguageWeighting::Temperature(f64::INFINITY),
-                "inf",
-            ),
+            (Strategy::XY, LanguageWeighting::Temperature(f64::INFINITY), "inf"),
         ];
         for (strategy, weighting, shown) in invalid {
             let err = with(strategy.clone(), weighting).unwrap_err();
-            assert!(
-                err.to_string().contains(shown),
-                "{strategy:?} {weighting:?}: {err}"
-            );
+            assert!(err.to_string().contains(shown), "{strategy:?} {weighting:?}: {err}");
         }
         assert!(with(Strategy::XY, LanguageWeighting::Temperature(0.5)).is_ok());
         assert!(SamplerConfig::new(Strategy::XY, 0, 0).validate().is_err());
@@ -363,33 +301,15 @@ mod tests {
 
     #[test]
     fn fingerprint_covers_every_field() {
-        let base = SamplerConfig::new(
-            Strategy::Hybrid {
-                alpha: AlphaSchedule::Constant(0.5),
-            },
-            8,
-            1,
-        );
+        let base = SamplerConfig::new(Strategy::Hybrid { alpha: AlphaSchedule::Constant(0.5) }, 8, 1);
         let mut variants = vec![base.clone()];
         let mut push = |f: &dyn Fn(&mut SamplerConfig)| {
             let mut c = base.clone();
             f(&mut c);
             variants.push(c);
         };
-        push(&|c| {
-            c.strategy = Strategy::Hybrid {
-                alpha: AlphaSchedule::Constant(0.6),
-            }
-        });
-        push(&|c| {
-            c.strategy = Strategy::Hybrid {
-                alpha: AlphaSchedule::Linear {
-                    start: 0.5,
-                    end: 0.5,
-                    batches: 1,
-                },
-            }
-        });
+        push(&|c| c.strategy = Strategy::Hybrid { alpha: AlphaSchedule::Constant(0.6) });
+        push(&|c| c.strategy = Strategy::Hybrid { alpha: AlphaSchedule::Linear { start: 0.5, end: 0.5, batches: 1 } });
         push(&|c| c.strategy = Strategy::XY);
         push(&|c| c.batch_size = 9);
         push(&|c| c.language_weighting = LanguageWeighting::Proportional);

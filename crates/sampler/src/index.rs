@@ -47,11 +47,7 @@ struct LangLists {
 impl Default for LangLists {
     /// No groups: one offset, the start of group 0.
     fn default() -> Self {
-        Self {
-            offsets: vec![0],
-            langs: Vec::new(),
-            rows: Vec::new(),
-        }
+        Self { offsets: vec![0], langs: Vec::new(), rows: Vec::new() }
     }
 }
 
@@ -126,14 +122,9 @@ impl GroupIndex {
         let mut slots: HashMap<(u32, &'a str), usize> = HashMap::new();
         let mut pending: Vec<Pending<'a>> = Vec::new();
         for (row, (group, query_lang, passage_lang, source)) in rows.into_iter().enumerate() {
-            let row = u32::try_from(row)
-                .ok()
-                .filter(|&r| r != NO_ROW)
-                .ok_or(SamplerError::TooManyRows)?;
+            let row = u32::try_from(row).ok().filter(|&r| r != NO_ROW).ok_or(SamplerError::TooManyRows)?;
             if group.is_empty() {
-                return Err(SamplerError::EmptyGroupId {
-                    source_name: source.to_owned(),
-                });
+                return Err(SamplerError::EmptyGroupId { source_name: source.to_owned() });
             }
             let source = builder.intern_source(source)?;
             let query_lang = builder.intern_lang(query_lang, group)?;
@@ -141,12 +132,7 @@ impl GroupIndex {
             let slot = match slots.entry((source, group)) {
                 Entry::Occupied(e) => *e.get(),
                 Entry::Vacant(e) => {
-                    pending.push(Pending {
-                        id: group,
-                        source,
-                        query: Vec::new(),
-                        passage: Vec::new(),
-                    });
+                    pending.push(Pending { id: group, source, query: Vec::new(), passage: Vec::new() });
                     *e.insert(pending.len() - 1)
                 }
             };
@@ -176,10 +162,7 @@ impl GroupIndex {
 
     /// All languages, in interning (first-seen) order.
     pub fn languages(&self) -> impl ExactSizeIterator<Item = (LangId, &str)> + '_ {
-        self.langs
-            .iter()
-            .enumerate()
-            .map(|(i, code)| (LangId(i as u16), code.as_str()))
+        self.langs.iter().enumerate().map(|(i, code)| (LangId(i as u16), code.as_str()))
     }
 
     /// The id of a language code, `None` when no group has it.
@@ -283,9 +266,7 @@ impl GroupIndexBuilder {
         passage_langs: &[&str],
     ) -> Result<GroupIdx, SamplerError> {
         if id.is_empty() {
-            return Err(SamplerError::EmptyGroupId {
-                source_name: source.to_owned(),
-            });
+            return Err(SamplerError::EmptyGroupId { source_name: source.to_owned() });
         }
         let interned = (self.langs.len(), self.sources.len());
         let result = self.intern_and_push(id, source, query_langs, passage_langs);
@@ -329,10 +310,7 @@ impl GroupIndexBuilder {
     ) -> Result<GroupIdx, SamplerError> {
         let source = self.intern_source(source)?;
         let mut side = |codes: &[&str]| -> Result<Vec<(LangId, u32)>, SamplerError> {
-            codes
-                .iter()
-                .map(|code| Ok((self.intern_lang(code, id)?, NO_ROW)))
-                .collect()
+            codes.iter().map(|code| Ok((self.intern_lang(code, id)?, NO_ROW))).collect()
         };
         let query = side(query_langs)?;
         let passage = side(passage_langs)?;
@@ -351,15 +329,12 @@ impl GroupIndexBuilder {
 
     fn intern_lang(&mut self, code: &str, group: &str) -> Result<LangId, SamplerError> {
         if code.is_empty() {
-            return Err(SamplerError::EmptyLanguageCode {
-                group: group.to_owned(),
-            });
+            return Err(SamplerError::EmptyLanguageCode { group: group.to_owned() });
         }
         if let Some(&id) = self.lang_ids.get(code) {
             return Ok(id);
         }
-        let id =
-            LangId(u16::try_from(self.langs.len()).map_err(|_| SamplerError::TooManyLanguages)?);
+        let id = LangId(u16::try_from(self.langs.len()).map_err(|_| SamplerError::TooManyLanguages)?);
         self.langs.push(code.to_owned());
         self.lang_ids.insert(code.to_owned(), id);
         Ok(id)
@@ -373,8 +348,7 @@ impl GroupIndexBuilder {
         mut query: Vec<(LangId, u32)>,
         mut passage: Vec<(LangId, u32)>,
     ) -> Result<GroupIdx, SamplerError> {
-        let g =
-            GroupIdx(u32::try_from(self.group_ids.len()).map_err(|_| SamplerError::TooManyGroups)?);
+        let g = GroupIdx(u32::try_from(self.group_ids.len()).map_err(|_| SamplerError::TooManyGroups)?);
         for (side, langs) in [(Side::Query, &mut query), (Side::Passage, &mut passage)] {
             if langs.is_empty() {
                 return Err(SamplerError::NoLanguages {
@@ -431,10 +405,7 @@ mod tests {
     use super::*;
 
     fn codes(index: &GroupIndex, langs: &[LangId]) -> Vec<String> {
-        langs
-            .iter()
-            .map(|&l| index.lang_code(l).to_owned())
-            .collect()
+        langs.iter().map(|&l| index.lang_code(l).to_owned()).collect()
     }
 
     #[test]
@@ -470,19 +441,14 @@ mod tests {
 
     #[test]
     fn same_id_in_two_sources_is_two_groups() {
-        let index =
-            GroupIndex::from_rows([("1", "en", "en", "a"), ("1", "de", "de", "b")]).unwrap();
+        let index = GroupIndex::from_rows([("1", "en", "en", "a"), ("1", "de", "de", "b")]).unwrap();
         assert_eq!(index.len(), 2);
         assert_eq!(index.group_source(GroupIdx(1)), "b");
     }
 
     #[test]
     fn duplicate_language_in_a_group_names_group_language_and_rows() {
-        let rows = [
-            ("q1", "en", "en", "xquad"),
-            ("q2", "en", "en", "xquad"),
-            ("q1", "en", "de", "xquad"),
-        ];
+        let rows = [("q1", "en", "en", "xquad"), ("q2", "en", "en", "xquad"), ("q1", "en", "de", "xquad")];
         let err = GroupIndex::from_rows(rows).unwrap_err();
         assert!(
             matches!(&err, SamplerError::DuplicateLanguage { group, lang, side: Side::Query, rows: Some((0, 2)), .. }
@@ -490,60 +456,36 @@ mod tests {
             "{err:?}"
         );
         let msg = err.to_string();
-        assert!(
-            msg.contains("q1") && msg.contains("`en`") && msg.contains("rows 0 and 2"),
-            "{msg}"
-        );
+        assert!(msg.contains("q1") && msg.contains("`en`") && msg.contains("rows 0 and 2"), "{msg}");
     }
 
     #[test]
     fn builder_rejects_bad_groups() {
         let mut b = GroupIndex::builder();
         b.add_group("g", "s", &["en", "de"], &["en", "de"]).unwrap();
-        assert!(matches!(
-            b.add_group("g", "s", &["en"], &["en"]),
-            Err(SamplerError::DuplicateGroup { .. })
-        ));
+        assert!(matches!(b.add_group("g", "s", &["en"], &["en"]), Err(SamplerError::DuplicateGroup { .. })));
         assert!(matches!(
             b.add_group("h", "s", &[], &["en"]),
-            Err(SamplerError::NoLanguages {
-                side: Side::Query,
-                ..
-            })
+            Err(SamplerError::NoLanguages { side: Side::Query, .. })
         ));
         assert!(matches!(
             b.add_group("h", "t", &["xx", "xx"], &["en"]),
             Err(SamplerError::DuplicateLanguage { rows: None, .. })
         ));
-        assert!(matches!(
-            b.add_group("h", "s", &["yy", ""], &["en"]),
-            Err(SamplerError::EmptyLanguageCode { .. })
-        ));
-        assert!(matches!(
-            b.add_group("", "s", &["en"], &["en"]),
-            Err(SamplerError::EmptyGroupId { .. })
-        ));
+        assert!(matches!(b.add_group("h", "s", &["yy", ""], &["en"]), Err(SamplerError::EmptyLanguageCode { .. })));
+        assert!(matches!(b.add_group("", "s", &["en"], &["en"]), Err(SamplerError::EmptyGroupId { .. })));
         // Failed additions leave no trace: no group, language or source of theirs.
         let index = b.build().unwrap();
         assert_eq!(index.len(), 1);
         assert_eq!(index.num_languages(), 2);
         assert_eq!(index.sources(), ["s"]);
-        assert_eq!(
-            index.query_row(GroupIdx(0), index.lang_id("en").unwrap()),
-            None
-        );
+        assert_eq!(index.query_row(GroupIdx(0), index.lang_id("en").unwrap()), None);
     }
 
     #[test]
     fn empty_input_is_an_error() {
-        assert!(matches!(
-            GroupIndex::from_rows(std::iter::empty()),
-            Err(SamplerError::EmptyIndex)
-        ));
-        assert!(matches!(
-            GroupIndex::builder().build(),
-            Err(SamplerError::EmptyIndex)
-        ));
+        assert!(matches!(GroupIndex::from_rows(std::iter::empty()), Err(SamplerError::EmptyIndex)));
+        assert!(matches!(GroupIndex::builder().build(), Err(SamplerError::EmptyIndex)));
     }
 
     #[test]

@@ -63,9 +63,7 @@ pub(crate) fn shuffle<T>(items: &mut [T], rng: &mut impl RngCore) {
 pub(crate) fn pick_cumulative(cumulative: &[f64], rng: &mut impl RngCore) -> usize {
     let total = *cumulative.last().expect("pick from an empty distribution");
     let x = unit(rng) * total;
-    cumulative
-        .partition_point(|&c| c <= x)
-        .min(cumulative.len() - 1)
+    cumulative.partition_point(|&c| c <= x).min(cumulative.len() - 1)
 }
 
 /// Running sums of `weights`, the form [`pick_cumulative`] draws from.
@@ -157,10 +155,7 @@ mod tests {
         assert_ne!(a, base);
         let mut b = base.clone();
         shuffle(&mut b, &mut rng_for(4, &[2]));
-        assert_ne!(
-            a, b,
-            "different derivation paths must give different permutations"
-        );
+        assert_ne!(a, b, "different derivation paths must give different permutations");
         let mut c = base.clone();
         shuffle(&mut c, &mut rng_for(4, &[1]));
         assert_eq!(a, c, "same seed and path must give the same permutation");

@@ -98,10 +98,7 @@ impl Exclusion {
     /// `sw: 40 groups` or `sw (source xquad): 40 groups`, for lists.
     pub(crate) fn short(&self) -> String {
         match &self.source {
-            Some(source) => format!(
-                "{} (source {source}): {} groups",
-                self.language, self.groups
-            ),
+            Some(source) => format!("{} (source {source}): {} groups", self.language, self.groups),
             None => format!("{}: {} groups", self.language, self.groups),
         }
     }
@@ -109,12 +106,7 @@ impl Exclusion {
 
 impl fmt::Display for Exclusion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} batches leave out {}, fewer than the batch size",
-            self.kind,
-            self.short()
-        )
+        write!(f, "{} batches leave out {}, fewer than the batch size", self.kind, self.short())
     }
 }
 
@@ -161,28 +153,12 @@ struct Pool {
 impl Pool {
     /// Position (in `streams`) of a stream drawn by language weight; no draw when only one.
     fn pick_stream(&self, rng: &mut ChaCha8Rng) -> usize {
-        if self.lang_cum.len() == 1 {
-            0
-        } else {
-            pick_cumulative(&self.lang_cum, rng)
-        }
+        if self.lang_cum.len() == 1 { 0 } else { pick_cumulative(&self.lang_cum, rng) }
     }
 
     /// A passage language of `g` other than `query`, by passage weight.
-    fn pick_passage(
-        &self,
-        index: &GroupIndex,
-        g: GroupIdx,
-        query: LangId,
-        rng: &mut ChaCha8Rng,
-    ) -> LangId {
-        let candidates = || {
-            index
-                .passage_langs(g)
-                .iter()
-                .copied()
-                .filter(|&p| p != query)
-        };
+    fn pick_passage(&self, index: &GroupIndex, g: GroupIdx, query: LangId, rng: &mut ChaCha8Rng) -> LangId {
+        let candidates = || index.passage_langs(g).iter().copied().filter(|&p| p != query);
         let total: f64 = candidates().map(|p| self.passage_weight[p.index()]).sum();
         let mut x = unit(rng) * total;
         let mut last = None;
@@ -209,11 +185,7 @@ struct PoolSet {
 
 impl PoolSet {
     fn pick(&self, rng: &mut ChaCha8Rng) -> &Pool {
-        let at = if self.pools.len() == 1 {
-            0
-        } else {
-            pick_cumulative(&self.source_cum, rng)
-        };
+        let at = if self.pools.len() == 1 { 0 } else { pick_cumulative(&self.source_cum, rng) };
         &self.pools[at]
     }
 }
@@ -258,23 +230,14 @@ impl Sampler {
             }
         };
         let only_lang = match config.strategy {
-            Strategy::EnEn => Some(index.lang_id(&config.english).ok_or_else(|| {
-                SamplerError::UnknownLanguage {
-                    code: config.english.clone(),
-                    available: index
-                        .languages()
-                        .map(|(_, code)| code)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
+            Strategy::EnEn => Some(index.lang_id(&config.english).ok_or_else(|| SamplerError::UnknownLanguage {
+                code: config.english.clone(),
+                available: index.languages().map(|(_, code)| code).collect::<Vec<_>>().join(", "),
             })?),
             _ => None,
         };
         let mut sampler = Sampler {
-            fingerprint: Fnv::new()
-                .u64(index.fingerprint())
-                .u64(config.fingerprint())
-                .finish(),
+            fingerprint: Fnv::new().u64(index.fingerprint()).u64(config.fingerprint()).finish(),
             rng: rng_for(config.seed, &[BATCH_DOMAIN]),
             next_index: 0,
             streams: Vec::new(),
@@ -294,10 +257,7 @@ impl Sampler {
         if need_cross {
             sampler.cross = sampler.build_pools(StreamKind::Cross, None)?;
         }
-        sampler.batches_per_epoch = sampler
-            .count_items()
-            .div_ceil(sampler.config.batch_size)
-            .max(1) as u64;
+        sampler.batches_per_epoch = sampler.count_items().div_ceil(sampler.config.batch_size).max(1) as u64;
         Ok(sampler)
     }
 
@@ -306,24 +266,14 @@ impl Sampler {
     ///
     /// Errors when `state` was saved for another index or configuration (fingerprint), by
     /// another state format version, or is inconsistent.
-    pub fn resume(
-        index: Arc<GroupIndex>,
-        config: SamplerConfig,
-        state: SamplerState,
-    ) -> Result<Self, SamplerError> {
+    pub fn resume(index: Arc<GroupIndex>, config: SamplerConfig, state: SamplerState) -> Result<Self, SamplerError> {
         let mut sampler = Self::new(index, config)?;
         if state.version != STATE_VERSION {
-            return Err(SamplerError::StateVersion {
-                found: state.version,
-                expected: STATE_VERSION,
-            });
+            return Err(SamplerError::StateVersion { found: state.version, expected: STATE_VERSION });
         }
         let expected = format!("{:016x}", sampler.fingerprint);
         if state.fingerprint != expected {
-            return Err(SamplerError::StateMismatch {
-                found: state.fingerprint,
-                expected,
-            });
+            return Err(SamplerError::StateMismatch { found: state.fingerprint, expected });
         }
         if state.streams.len() != sampler.streams.len() {
             return Err(SamplerError::CorruptState(format!(
@@ -332,9 +282,10 @@ impl Sampler {
                 sampler.streams.len()
             )));
         }
-        let word_pos: u128 = state.rng_word_pos.parse().map_err(|_| {
-            SamplerError::CorruptState(format!("generator position `{}`", state.rng_word_pos))
-        })?;
+        let word_pos: u128 = state
+            .rng_word_pos
+            .parse()
+            .map_err(|_| SamplerError::CorruptState(format!("generator position `{}`", state.rng_word_pos)))?;
         for (stream, saved) in sampler.streams.iter_mut().zip(&state.streams) {
             stream.restore(saved)?;
         }
@@ -357,16 +308,7 @@ impl Sampler {
 
     /// The next batch: exactly `batch_size` pairs, no group twice.
     pub fn next_batch(&mut self) -> Batch {
-        let Self {
-            index,
-            config,
-            rng,
-            streams,
-            mono,
-            cross,
-            in_batch,
-            ..
-        } = self;
+        let Self { index, config, rng, streams, mono, cross, in_batch, .. } = self;
         let batch_index = self.next_index;
         self.next_index += 1;
         self.stamp += 1;
@@ -407,11 +349,7 @@ impl Sampler {
                 for _ in 0..config.batch_size {
                     let at = pool.pick_stream(rng);
                     let lang = pool.langs[at];
-                    pairs.push(PairRef {
-                        group: deal(at),
-                        query_lang: lang,
-                        passage_lang: lang,
-                    });
+                    pairs.push(PairRef { group: deal(at), query_lang: lang, passage_lang: lang });
                 }
             }
             BatchKind::Cross => {
@@ -420,20 +358,11 @@ impl Sampler {
                     let query_lang = pool.langs[at];
                     let group = deal(at);
                     let passage_lang = pool.pick_passage(index, group, query_lang, rng);
-                    pairs.push(PairRef {
-                        group,
-                        query_lang,
-                        passage_lang,
-                    });
+                    pairs.push(PairRef { group, query_lang, passage_lang });
                 }
             }
         }
-        Batch {
-            index: batch_index,
-            epoch: batch_index / self.batches_per_epoch,
-            kind,
-            pairs,
-        }
+        Batch { index: batch_index, epoch: batch_index / self.batches_per_epoch, kind, pairs }
     }
 
     /// Batches per nominal epoch: ⌈items / batch_size⌉, where items are the distinct
@@ -467,9 +396,7 @@ impl Sampler {
                 StreamCoverage {
                     kind: info.kind,
                     language: self.index.lang_code(info.lang).to_owned(),
-                    source: info
-                        .source
-                        .map(|s| self.index.sources()[s as usize].clone()),
+                    source: info.source.map(|s| self.index.sources()[s as usize].clone()),
                     groups: stream.len(),
                     passes,
                     dealt,
@@ -490,11 +417,7 @@ impl Sampler {
 
     /// Creates the streams of one kind (one per language, or per source and language) and
     /// groups them into pools; applies the small-language policy.
-    fn build_pools(
-        &mut self,
-        kind: StreamKind,
-        only_lang: Option<LangId>,
-    ) -> Result<PoolSet, SamplerError> {
+    fn build_pools(&mut self, kind: StreamKind, only_lang: Option<LangId>) -> Result<PoolSet, SamplerError> {
         let index = Arc::clone(&self.index);
         let batch_size = self.config.batch_size;
         let weighting = self.config.language_weighting;
@@ -506,11 +429,7 @@ impl Sampler {
         let mut members = vec![vec![Vec::new(); num_langs]; pool_count];
         let mut passage_counts = vec![vec![0usize; num_langs]; pool_count];
         for g in (0..index.len() as u32).map(GroupIdx) {
-            let pool = if per_source {
-                index.source_of(g) as usize
-            } else {
-                0
-            };
+            let pool = if per_source { index.source_of(g) as usize } else { 0 };
             let (query, passage) = (index.query_langs(g), index.passage_langs(g));
             match kind {
                 StreamKind::Mono => {
@@ -574,28 +493,20 @@ impl Sampler {
                 pool.streams.push(self.streams.len());
                 pool.langs.push(lang);
                 self.info.push(StreamInfo { kind, source, lang });
-                self.streams
-                    .push(Stream::new(groups, self.config.seed, tag));
+                self.streams.push(Stream::new(groups, self.config.seed, tag));
             }
             if pool.streams.is_empty() {
                 continue;
             }
             pool.lang_cum = cumulative(weights);
             if kind == StreamKind::Cross {
-                pool.passage_weight = passage_counts[pool_at]
-                    .iter()
-                    .map(|&n| weighting.weight(n))
-                    .collect();
+                pool.passage_weight = passage_counts[pool_at].iter().map(|&n| weighting.weight(n)).collect();
             }
             set.pools.push(pool);
         }
 
         if !small.is_empty() && self.config.small_languages == SmallLanguagePolicy::Error {
-            return Err(SamplerError::SmallLanguages {
-                kind,
-                batch_size,
-                languages: small,
-            });
+            return Err(SamplerError::SmallLanguages { kind, batch_size, languages: small });
         }
         self.excluded.extend(small);
         if set.pools.is_empty() {
@@ -605,19 +516,14 @@ impl Sampler {
                     index.lang_code(lang)
                 ),
                 (None, _, Some(only)) => {
-                    format!(
-                        "no group has `{}` as both query and passage language",
-                        index.lang_code(only)
-                    )
+                    format!("no group has `{}` as both query and passage language", index.lang_code(only))
                 }
                 (None, StreamKind::Mono, None) => {
                     "no group has the same language on its query and passage side".to_owned()
                 }
-                (None, StreamKind::Cross, None) => {
-                    "no group has a passage language different from a query language \
+                (None, StreamKind::Cross, None) => "no group has a passage language different from a query language \
                      (parallel groups need at least two languages)"
-                        .to_owned()
-                }
+                    .to_owned(),
             };
             return Err(SamplerError::NothingToSample { kind, detail });
         }
@@ -632,10 +538,7 @@ impl Sampler {
             .iter()
             .zip(&self.info)
             .flat_map(|(stream, info)| {
-                stream
-                    .groups()
-                    .iter()
-                    .map(move |&g| u64::from(g) << 16 | u64::from(info.lang.0))
+                stream.groups().iter().map(move |&g| u64::from(g) << 16 | u64::from(info.lang.0))
             })
             .collect();
         items.sort_unstable();
@@ -661,8 +564,7 @@ mod tests {
     /// `groups` groups of source `source` in every language of `langs` (both sides).
     fn add_parallel(b: &mut crate::GroupIndexBuilder, source: &str, groups: usize, langs: &[&str]) {
         for g in 0..groups {
-            b.add_group(&format!("{source}-{g}"), source, langs, langs)
-                .unwrap();
+            b.add_group(&format!("{source}-{g}"), source, langs, langs).unwrap();
         }
     }
 
@@ -673,9 +575,7 @@ mod tests {
     }
 
     fn hybrid(alpha: f64) -> Strategy {
-        Strategy::Hybrid {
-            alpha: AlphaSchedule::Constant(alpha),
-        }
+        Strategy::Hybrid { alpha: AlphaSchedule::Constant(alpha) }
     }
 
     #[test]
@@ -685,25 +585,12 @@ mod tests {
             add_parallel(b, "extra", 3, &["sw", "yo"]);
         });
         let err = Sampler::new(index, SamplerConfig::new(Strategy::XXMono, 8, 0)).unwrap_err();
-        let SamplerError::SmallLanguages {
-            kind,
-            batch_size,
-            languages,
-        } = &err
-        else {
-            panic!("{err:?}")
-        };
+        let SamplerError::SmallLanguages { kind, batch_size, languages } = &err else { panic!("{err:?}") };
         assert_eq!((*kind, *batch_size), (StreamKind::Mono, 8));
-        let listed: Vec<(&str, usize)> = languages
-            .iter()
-            .map(|e| (e.language.as_str(), e.groups))
-            .collect();
+        let listed: Vec<(&str, usize)> = languages.iter().map(|e| (e.language.as_str(), e.groups)).collect();
         assert_eq!(listed, [("sw", 3), ("yo", 3)]);
         let msg = err.to_string();
-        assert!(
-            msg.contains("sw: 3 groups") && msg.contains("batch size 8") && msg.contains("exclude"),
-            "{msg}"
-        );
+        assert!(msg.contains("sw: 3 groups") && msg.contains("batch size 8") && msg.contains("exclude"), "{msg}");
     }
 
     #[test]
@@ -716,15 +603,9 @@ mod tests {
         config.small_languages = SmallLanguagePolicy::Exclude;
         let mut sampler = Sampler::new(Arc::clone(&index), config).unwrap();
         let sw = index.lang_id("sw").unwrap();
-        let excluded: Vec<(StreamKind, &str, usize)> = sampler
-            .excluded()
-            .iter()
-            .map(|e| (e.kind, e.language.as_str(), e.groups))
-            .collect();
-        assert_eq!(
-            excluded,
-            [(StreamKind::Mono, "sw", 3), (StreamKind::Cross, "sw", 3)]
-        );
+        let excluded: Vec<(StreamKind, &str, usize)> =
+            sampler.excluded().iter().map(|e| (e.kind, e.language.as_str(), e.groups)).collect();
+        assert_eq!(excluded, [(StreamKind::Mono, "sw", 3), (StreamKind::Cross, "sw", 3)]);
         assert_eq!(
             sampler.excluded()[0].to_string(),
             "monolingual batches leave out sw: 3 groups, fewer than the batch size"
@@ -748,10 +629,7 @@ mod tests {
         let mut config = SamplerConfig::new(Strategy::XY, 4, 0);
         config.source_per_batch = true;
         let err = Sampler::new(Arc::clone(&index), config.clone()).unwrap_err();
-        assert!(
-            err.to_string().contains("en (source multi30k): 2 groups"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("en (source multi30k): 2 groups"), "{err}");
         // Mixed sources: 12 groups per language, enough.
         config.source_per_batch = false;
         assert!(Sampler::new(index, config).is_ok());
@@ -760,75 +638,27 @@ mod tests {
     #[test]
     fn impossible_strategies_say_why() {
         let mono_only = index(|b| add_parallel(b, "s", 8, &["en"]));
-        let err = Sampler::new(
-            Arc::clone(&mono_only),
-            SamplerConfig::new(Strategy::XY, 4, 0),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                SamplerError::NothingToSample {
-                    kind: StreamKind::Cross,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        let err = Sampler::new(Arc::clone(&mono_only), SamplerConfig::new(Strategy::XY, 4, 0)).unwrap_err();
+        assert!(matches!(err, SamplerError::NothingToSample { kind: StreamKind::Cross, .. }), "{err:?}");
         assert!(err.to_string().contains("at least two languages"), "{err}");
         // Hybrid needs cross batches unless α is 1 throughout.
-        assert!(
-            Sampler::new(
-                Arc::clone(&mono_only),
-                SamplerConfig::new(hybrid(0.9), 4, 0)
-            )
-            .is_err()
-        );
-        let always_mono = Sampler::new(
-            Arc::clone(&mono_only),
-            SamplerConfig::new(hybrid(1.0), 4, 0),
-        );
-        assert!(
-            always_mono
-                .unwrap()
-                .take(20)
-                .all(|b| b.kind == BatchKind::Mono)
-        );
+        assert!(Sampler::new(Arc::clone(&mono_only), SamplerConfig::new(hybrid(0.9), 4, 0)).is_err());
+        let always_mono = Sampler::new(Arc::clone(&mono_only), SamplerConfig::new(hybrid(1.0), 4, 0));
+        assert!(always_mono.unwrap().take(20).all(|b| b.kind == BatchKind::Mono));
 
         let cross_only = index(|b| {
             for g in 0..8 {
-                b.add_group(&format!("p{g}"), "jsonl", &["en"], &["de"])
-                    .unwrap();
+                b.add_group(&format!("p{g}"), "jsonl", &["en"], &["de"]).unwrap();
             }
         });
-        let err = Sampler::new(
-            Arc::clone(&cross_only),
-            SamplerConfig::new(Strategy::XX, 4, 0),
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("same language on its query and passage side"),
-            "{err}"
-        );
-        let err = Sampler::new(
-            Arc::clone(&cross_only),
-            SamplerConfig::new(Strategy::EnEn, 4, 0),
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("no group has `en` as both query and passage language"),
-            "{err}"
-        );
+        let err = Sampler::new(Arc::clone(&cross_only), SamplerConfig::new(Strategy::XX, 4, 0)).unwrap_err();
+        assert!(err.to_string().contains("same language on its query and passage side"), "{err}");
+        let err = Sampler::new(Arc::clone(&cross_only), SamplerConfig::new(Strategy::EnEn, 4, 0)).unwrap_err();
+        assert!(err.to_string().contains("no group has `en` as both query and passage language"), "{err}");
         let mut config = SamplerConfig::new(Strategy::EnEn, 4, 0);
         config.english = "eng".into();
         let err = Sampler::new(cross_only, config).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("`eng`, which no group has (languages: en, de)"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("`eng`, which no group has (languages: en, de)"), "{err}");
 
         let tiny = index(|b| add_parallel(b, "s", 3, &["en", "de"]));
         let mut config = SamplerConfig::new(Strategy::XXMono, 4, 0);
@@ -848,12 +678,7 @@ mod tests {
         assert_eq!(sampler.batches_per_epoch(), 1);
         for batch in sampler.by_ref().take(10) {
             assert_eq!(batch.kind, BatchKind::Mono);
-            assert!(
-                batch
-                    .pairs
-                    .iter()
-                    .all(|p| p.query_lang == en && p.passage_lang == en)
-            );
+            assert!(batch.pairs.iter().all(|p| p.query_lang == en && p.passage_lang == en));
         }
     }
 
@@ -864,26 +689,19 @@ mod tests {
         let index = index(|b| {
             b.add_group("g", "s", &["en"], &["en", "de", "fr"]).unwrap();
             for i in 0..2 {
-                b.add_group(&format!("h{i}"), "s", &["en"], &["fr"])
-                    .unwrap();
+                b.add_group(&format!("h{i}"), "s", &["en"], &["fr"]).unwrap();
             }
         });
         let mut config = SamplerConfig::new(Strategy::XY, 1, 3);
         config.language_weighting = LanguageWeighting::Proportional;
         let sampler = Sampler::new(Arc::clone(&index), config).unwrap();
         let pool = &sampler.cross.pools[0];
-        let (en, de, fr) = (
-            index.lang_id("en").unwrap(),
-            index.lang_id("de").unwrap(),
-            index.lang_id("fr").unwrap(),
-        );
+        let (en, de, fr) = (index.lang_id("en").unwrap(), index.lang_id("de").unwrap(), index.lang_id("fr").unwrap());
         assert_eq!(pool.passage_weight[de.index()], 1.0);
         assert_eq!(pool.passage_weight[fr.index()], 3.0);
         let mut rng = rng_for(9, &[]);
         let n = 8000;
-        let fr_count = (0..n)
-            .filter(|_| pool.pick_passage(&index, GroupIdx(0), en, &mut rng) == fr)
-            .count();
+        let fr_count = (0..n).filter(|_| pool.pick_passage(&index, GroupIdx(0), en, &mut rng) == fr).count();
         // Binomial(8000, 3/4): sd ≈ 38.7; 5 sd.
         assert!((5806..=6194).contains(&fr_count), "{fr_count}");
     }
@@ -893,12 +711,10 @@ mod tests {
         // 10 groups × 3 languages = 30 (group, query language) items.
         let index = index(|b| add_parallel(b, "s", 10, &["en", "de", "ar"]));
         for strategy in [Strategy::XX, Strategy::XXMono, Strategy::XY, hybrid(0.5)] {
-            let sampler =
-                Sampler::new(Arc::clone(&index), SamplerConfig::new(strategy, 4, 0)).unwrap();
+            let sampler = Sampler::new(Arc::clone(&index), SamplerConfig::new(strategy, 4, 0)).unwrap();
             assert_eq!(sampler.batches_per_epoch(), 8, "⌈30 / 4⌉");
         }
-        let en_en =
-            Sampler::new(Arc::clone(&index), SamplerConfig::new(Strategy::EnEn, 4, 0)).unwrap();
+        let en_en = Sampler::new(Arc::clone(&index), SamplerConfig::new(Strategy::EnEn, 4, 0)).unwrap();
         assert_eq!(en_en.batches_per_epoch(), 3, "⌈10 / 4⌉");
         let epochs: Vec<u64> = en_en.take(7).map(|b| b.epoch).collect();
         assert_eq!(epochs, [0, 0, 0, 1, 1, 1, 2]);
@@ -941,10 +757,7 @@ mod tests {
         let mut old = state.clone();
         old.version = 0;
         let err = Sampler::resume(Arc::clone(&index), config.clone(), old).unwrap_err();
-        assert!(
-            matches!(err, SamplerError::StateVersion { found: 0, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, SamplerError::StateVersion { found: 0, .. }), "{err:?}");
         let mut truncated = state.clone();
         truncated.streams.pop();
         let err = Sampler::resume(Arc::clone(&index), config.clone(), truncated).unwrap_err();
@@ -963,8 +776,7 @@ mod tests {
         // Guards the promise that a seed gives the same batches across platforms and releases:
         // a change here means STATE_VERSION must be bumped and the docs' example updated.
         let index = index(|b| add_parallel(b, "s", 6, &["en", "de", "ar"]));
-        let mut sampler =
-            Sampler::new(Arc::clone(&index), SamplerConfig::new(hybrid(0.5), 3, 42)).unwrap();
+        let mut sampler = Sampler::new(Arc::clone(&index), SamplerConfig::new(hybrid(0.5), 3, 42)).unwrap();
         let render = |batch: Batch| {
             let pairs: Vec<String> = batch
                 .pairs

@@ -40,15 +40,7 @@ impl Stream {
     /// A stream over `groups` (ascending, distinct, non-empty) at the start of pass 0.
     pub(crate) fn new(groups: Vec<u32>, seed: u64, tag: u64) -> Self {
         debug_assert!(!groups.is_empty() && groups.windows(2).all(|w| w[0] < w[1]));
-        let mut stream = Self {
-            perm: groups.clone(),
-            groups,
-            seed,
-            tag,
-            dealt: 0,
-            pass: 0,
-            held: Vec::new(),
-        };
+        let mut stream = Self { perm: groups.clone(), groups, seed, tag, dealt: 0, pass: 0, held: Vec::new() };
         stream.permute();
         stream
     }
@@ -73,10 +65,7 @@ impl Stream {
 
     fn permute(&mut self) {
         self.perm.copy_from_slice(&self.groups);
-        shuffle(
-            &mut self.perm,
-            &mut rng_for(self.seed, &[PERMUTATION_DOMAIN, self.tag, self.pass]),
-        );
+        shuffle(&mut self.perm, &mut rng_for(self.seed, &[PERMUTATION_DOMAIN, self.tag, self.pass]));
     }
 
     /// The next group for which `in_batch` is false.
@@ -104,33 +93,16 @@ impl Stream {
     }
 
     pub(crate) fn state(&self) -> StreamState {
-        StreamState {
-            pass: self.pass,
-            dealt: self.dealt as u64,
-            held: self.held.clone(),
-        }
+        StreamState { pass: self.pass, dealt: self.dealt as u64, held: self.held.clone() }
     }
 
     /// Moves to a saved position, checking it could have come from this stream.
     pub(crate) fn restore(&mut self, state: &StreamState) -> Result<(), SamplerError> {
-        let dealt = usize::try_from(state.dealt)
-            .ok()
-            .filter(|&d| d <= self.len())
-            .ok_or_else(|| {
-                SamplerError::CorruptState(format!(
-                    "stream position {} beyond its {} groups",
-                    state.dealt,
-                    self.len()
-                ))
-            })?;
-        if let Some(g) = state
-            .held
-            .iter()
-            .find(|g| self.groups.binary_search(g).is_err())
-        {
-            return Err(SamplerError::CorruptState(format!(
-                "held-back group {g} is not in its stream"
-            )));
+        let dealt = usize::try_from(state.dealt).ok().filter(|&d| d <= self.len()).ok_or_else(|| {
+            SamplerError::CorruptState(format!("stream position {} beyond its {} groups", state.dealt, self.len()))
+        })?;
+        if let Some(g) = state.held.iter().find(|g| self.groups.binary_search(g).is_err()) {
+            return Err(SamplerError::CorruptState(format!("held-back group {g} is not in its stream")));
         }
         self.pass = state.pass;
         self.dealt = dealt;
@@ -209,23 +181,9 @@ mod tests {
         for i in 0..100u32 {
             assert_eq!(a.take(|g| g % 5 == i % 5), b.take(|g| g % 5 == i % 5));
         }
-        let too_far = StreamState {
-            pass: 0,
-            dealt: 51,
-            held: vec![],
-        };
-        assert!(matches!(
-            b.restore(&too_far),
-            Err(SamplerError::CorruptState(_))
-        ));
-        let stranger = StreamState {
-            pass: 0,
-            dealt: 1,
-            held: vec![50],
-        };
-        assert!(matches!(
-            b.restore(&stranger),
-            Err(SamplerError::CorruptState(_))
-        ));
+        let too_far = StreamState { pass: 0, dealt: 51, held: vec![] };
+        assert!(matches!(b.restore(&too_far), Err(SamplerError::CorruptState(_))));
+        let stranger = StreamState { pass: 0, dealt: 1, held: vec![50] };
+        assert!(matches!(b.restore(&stranger), Err(SamplerError::CorruptState(_))));
     }
 }

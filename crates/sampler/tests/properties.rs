@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use polyret_sampler::{
-    AlphaSchedule, Batch, BatchKind, GroupIdx, GroupIndex, LangId, LanguageWeighting, Sampler,
-    SamplerConfig, SmallLanguagePolicy, Strategy,
+    AlphaSchedule, Batch, BatchKind, GroupIdx, GroupIndex, LangId, LanguageWeighting, Sampler, SamplerConfig,
+    SmallLanguagePolicy, Strategy,
 };
 use proptest::prelude::*;
 // proptest's `Strategy` (a value generator) would clash with the sampling strategy.
@@ -36,24 +36,13 @@ impl Spec {
         let mut b = GroupIndex::builder();
         // Enough full groups in source 0 that every language can fill a batch there.
         let full = (1u32 << self.langs) - 1;
-        let groups =
-            std::iter::repeat_n((0, full), self.batch_size).chain(self.parallel.iter().copied());
+        let groups = std::iter::repeat_n((0, full), self.batch_size).chain(self.parallel.iter().copied());
         for (i, (source, mask)) in groups.enumerate() {
-            let langs: Vec<&str> = (0..self.langs)
-                .filter(|l| mask & (1 << l) != 0)
-                .map(|l| CODES[l])
-                .collect();
-            b.add_group(&format!("p{i}"), &format!("s{source}"), &langs, &langs)
-                .unwrap();
+            let langs: Vec<&str> = (0..self.langs).filter(|l| mask & (1 << l) != 0).map(|l| CODES[l]).collect();
+            b.add_group(&format!("p{i}"), &format!("s{source}"), &langs, &langs).unwrap();
         }
         for (i, &(source, q, p)) in self.pairs.iter().enumerate() {
-            b.add_group(
-                &format!("j{i}"),
-                &format!("s{source}"),
-                &[CODES[q]],
-                &[CODES[p]],
-            )
-            .unwrap();
+            b.add_group(&format!("j{i}"), &format!("s{source}"), &[CODES[q]], &[CODES[p]]).unwrap();
         }
         b.build().unwrap()
     }
@@ -63,12 +52,7 @@ fn spec() -> impl Gen<Value = Spec> {
     (2usize..=5, 1usize..=3, 1usize..=6).prop_flat_map(|(langs, sources, batch_size)| {
         let parallel = prop::collection::vec((0..sources, 1u32..(1 << langs)), 0..40);
         let pairs = prop::collection::vec((0..sources, 0..langs, 0..langs), 0..30);
-        (parallel, pairs).prop_map(move |(parallel, pairs)| Spec {
-            langs,
-            batch_size,
-            parallel,
-            pairs,
-        })
+        (parallel, pairs).prop_map(move |(parallel, pairs)| Spec { langs, batch_size, parallel, pairs })
     })
 }
 
@@ -78,17 +62,9 @@ fn strategy() -> impl Gen<Value = Strategy> {
         Just(Strategy::XX),
         Just(Strategy::XXMono),
         Just(Strategy::XY),
-        (0.0f64..=1.0).prop_map(|a| Strategy::Hybrid {
-            alpha: AlphaSchedule::Constant(a)
-        }),
+        (0.0f64..=1.0).prop_map(|a| Strategy::Hybrid { alpha: AlphaSchedule::Constant(a) }),
         (0.0f64..=1.0, 0.0f64..=1.0, 1u64..200).prop_map(|(start, end, batches)| {
-            Strategy::Hybrid {
-                alpha: AlphaSchedule::Linear {
-                    start,
-                    end,
-                    batches,
-                },
-            }
+            Strategy::Hybrid { alpha: AlphaSchedule::Linear { start, end, batches } }
         }),
     ]
 }
@@ -102,13 +78,7 @@ fn weighting() -> impl Gen<Value = LanguageWeighting> {
 }
 
 /// A config for `spec` (small languages excluded: random indexes have them) and its sampler.
-fn config(
-    spec: &Spec,
-    strategy: Strategy,
-    weighting: LanguageWeighting,
-    per_source: bool,
-    seed: u64,
-) -> SamplerConfig {
+fn config(spec: &Spec, strategy: Strategy, weighting: LanguageWeighting, per_source: bool, seed: u64) -> SamplerConfig {
     let mut config = SamplerConfig::new(strategy, spec.batch_size, seed);
     config.language_weighting = weighting;
     config.source_per_batch = per_source;
@@ -117,12 +87,10 @@ fn config(
 }
 
 fn config_strategy() -> impl Gen<Value = (Spec, SamplerConfig)> {
-    (spec(), strategy(), weighting(), any::<bool>(), any::<u64>()).prop_map(
-        |(spec, s, w, per_source, seed)| {
-            let config = config(&spec, s, w, per_source, seed);
-            (spec, config)
-        },
-    )
+    (spec(), strategy(), weighting(), any::<bool>(), any::<u64>()).prop_map(|(spec, s, w, per_source, seed)| {
+        let config = config(&spec, s, w, per_source, seed);
+        (spec, config)
+    })
 }
 
 /// Which stream dealt a pair: kind (mono streams serve mono and mixed batches), source when
@@ -134,9 +102,7 @@ fn stream_key(
     group: GroupIdx,
     lang: LangId,
 ) -> (bool, Option<String>, LangId) {
-    let source = config
-        .source_per_batch
-        .then(|| index.group_source(group).to_owned());
+    let source = config.source_per_batch.then(|| index.group_source(group).to_owned());
     (kind == BatchKind::Cross, source, lang)
 }
 
@@ -148,12 +114,7 @@ fn stream_size(index: &GroupIndex, key: &(bool, Option<String>, LangId)) -> usiz
         .filter(|&g| source.as_deref().is_none_or(|s| index.group_source(g) == s))
         .filter(|&g| {
             let (q, p) = (index.query_langs(g), index.passage_langs(g));
-            q.contains(lang)
-                && if *cross {
-                    p.iter().any(|x| x != lang)
-                } else {
-                    p.contains(lang)
-                }
+            q.contains(lang) && if *cross { p.iter().any(|x| x != lang) } else { p.contains(lang) }
         })
         .count()
 }
@@ -166,12 +127,7 @@ fn check_batch(
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(batch.pairs.len(), config.batch_size);
     let groups: HashSet<GroupIdx> = batch.pairs.iter().map(|p| p.group).collect();
-    prop_assert_eq!(
-        groups.len(),
-        batch.pairs.len(),
-        "a group repeats in batch {}",
-        batch.index
-    );
+    prop_assert_eq!(groups.len(), batch.pairs.len(), "a group repeats in batch {}", batch.index);
     for pair in &batch.pairs {
         prop_assert!(index.query_langs(pair.group).contains(&pair.query_lang));
         prop_assert!(index.passage_langs(pair.group).contains(&pair.passage_lang));
@@ -182,35 +138,21 @@ fn check_batch(
             BatchKind::Cross => prop_assert_ne!(pair.query_lang, pair.passage_lang),
         }
         for excluded in sampler.excluded() {
-            let same_kind = (excluded.kind == polyret_sampler::StreamKind::Cross)
-                == (batch.kind == BatchKind::Cross);
-            let same_source = excluded
-                .source
-                .as_deref()
-                .is_none_or(|s| s == index.group_source(pair.group));
+            let same_kind = (excluded.kind == polyret_sampler::StreamKind::Cross) == (batch.kind == BatchKind::Cross);
+            let same_source = excluded.source.as_deref().is_none_or(|s| s == index.group_source(pair.group));
             prop_assert!(
-                !(same_kind
-                    && same_source
-                    && index.lang_code(pair.query_lang) == excluded.language),
+                !(same_kind && same_source && index.lang_code(pair.query_lang) == excluded.language),
                 "excluded {excluded} was drawn"
             );
         }
     }
     let first = batch.pairs[0];
     if batch.kind == BatchKind::Mono {
-        prop_assert!(
-            batch.pairs.iter().all(|p| p.query_lang == first.query_lang),
-            "mono batch mixes languages"
-        );
+        prop_assert!(batch.pairs.iter().all(|p| p.query_lang == first.query_lang), "mono batch mixes languages");
     }
     if config.source_per_batch {
         let source = index.group_source(first.group);
-        prop_assert!(
-            batch
-                .pairs
-                .iter()
-                .all(|p| index.group_source(p.group) == source)
-        );
+        prop_assert!(batch.pairs.iter().all(|p| index.group_source(p.group) == source));
     }
     let expected_kinds: &[BatchKind] = match config.strategy {
         Strategy::EnEn | Strategy::XXMono => &[BatchKind::Mono],
@@ -220,12 +162,7 @@ fn check_batch(
     };
     prop_assert!(expected_kinds.contains(&batch.kind));
     if config.strategy == Strategy::EnEn {
-        prop_assert!(
-            batch
-                .pairs
-                .iter()
-                .all(|p| index.lang_code(p.query_lang) == "en")
-        );
+        prop_assert!(batch.pairs.iter().all(|p| index.lang_code(p.query_lang) == "en"));
     }
     prop_assert_eq!(batch.epoch, batch.index / sampler.batches_per_epoch());
     Ok(())
@@ -313,8 +250,7 @@ fn statistical(cases: u32) -> ProptestConfig {
 fn parallel(groups: usize, langs: usize) -> Arc<GroupIndex> {
     let mut b = GroupIndex::builder();
     for g in 0..groups {
-        b.add_group(&format!("g{g}"), "s", &CODES[..langs], &CODES[..langs])
-            .unwrap();
+        b.add_group(&format!("g{g}"), "s", &CODES[..langs], &CODES[..langs]).unwrap();
     }
     Arc::new(b.build().unwrap())
 }
@@ -323,11 +259,8 @@ fn parallel(groups: usize, langs: usize) -> Arc<GroupIndex> {
 fn unequal() -> Arc<GroupIndex> {
     let mut b = GroupIndex::builder();
     for i in 0..60 {
-        let langs: Vec<&str> = [("en", true), ("de", i < 30), ("ar", i < 12)]
-            .iter()
-            .filter(|l| l.1)
-            .map(|l| l.0)
-            .collect();
+        let langs: Vec<&str> =
+            [("en", true), ("de", i < 30), ("ar", i < 12)].iter().filter(|l| l.1).map(|l| l.0).collect();
         b.add_group(&format!("g{i}"), "s", &langs, &langs).unwrap();
     }
     Arc::new(b.build().unwrap())
@@ -413,8 +346,7 @@ proptest! {
 #[test]
 fn cross_passage_language_is_uniform_over_the_other_languages() {
     let index = parallel(40, 4);
-    let sampler =
-        Sampler::new(Arc::clone(&index), SamplerConfig::new(Strategy::XY, 16, 11)).unwrap();
+    let sampler = Sampler::new(Arc::clone(&index), SamplerConfig::new(Strategy::XY, 16, 11)).unwrap();
     let mut cells = [[0f64; 4]; 4];
     for batch in sampler.take(2000) {
         for p in batch.pairs {
@@ -437,20 +369,13 @@ fn sources_are_drawn_in_proportion_to_their_size() {
     let mut b = GroupIndex::builder();
     for (source, groups) in [("big", 40), ("small", 10)] {
         for g in 0..groups {
-            b.add_group(&format!("g{g}"), source, &CODES[..3], &CODES[..3])
-                .unwrap();
+            b.add_group(&format!("g{g}"), source, &CODES[..3], &CODES[..3]).unwrap();
         }
     }
     let index = Arc::new(b.build().unwrap());
     let mut config = SamplerConfig::new(Strategy::XXMono, 8, 5);
     config.source_per_batch = true;
     let sampler = Sampler::new(Arc::clone(&index), config).unwrap();
-    let big = sampler
-        .take(3000)
-        .filter(|b| index.group_source(b.pairs[0].group) == "big")
-        .count() as f64;
-    assert!(
-        within_sigmas(big, 3000.0, 0.8, 4.5),
-        "{big} of 3000 batches from the big source"
-    );
+    let big = sampler.take(3000).filter(|b| index.group_source(b.pairs[0].group) == "big").count() as f64;
+    assert!(within_sigmas(big, 3000.0, 0.8, 4.5), "{big} of 3000 batches from the big source");
 }

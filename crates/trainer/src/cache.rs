@@ -179,9 +179,12 @@ impl LayerCache {
         let mut cache = Self::new(layer, dim, fingerprint);
         for _ in 0..count {
             let len = u32::from_le_bytes(read(4)?.try_into().unwrap()) as usize;
-            let ids: Vec<u32> = read(len * 4)?.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
+            let ids: Vec<u32> =
+                read(len * 4)?.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
             let offset = cache.states.len();
-            cache.states.extend(read(len * dim * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())));
+            cache
+                .states
+                .extend(read(len * dim * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())));
             cache.index.insert(ids, (offset, len));
         }
         Ok(Some(cache))

@@ -62,12 +62,8 @@ pub fn save(dir: &Path, trainee: &Trainee, state: &CheckpointState) -> Result<()
     }
     std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
     write_safetensors(&staging.join("model.safetensors"), &model_weights(trainee))?;
-    let mut optimizer: BTreeMap<String, NamedTensor> = trainee
-        .adam
-        .export()
-        .into_iter()
-        .map(|(name, (shape, data))| (name, NamedTensor::new(shape, data)))
-        .collect();
+    let mut optimizer: BTreeMap<String, NamedTensor> =
+        trainee.adam.export().into_iter().map(|(name, (shape, data))| (name, NamedTensor::new(shape, data))).collect();
     if let Some(table) = &trainee.words {
         let (m, v) = table.moments();
         optimizer.insert("sparse.m".into(), NamedTensor::new(vec![table.rows, table.dim], m.to_vec()));

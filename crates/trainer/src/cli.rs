@@ -49,7 +49,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let config = main_config(&args.overrides)?;
             // The main job picks up where it left off: a finished run only re-evaluates.
             let resume = out.join("checkpoint/state.json").exists();
-            eprintln!("main job: {} (config configs/main.toml{})", out.display(), if resume { ", resuming" } else { "" });
+            eprintln!(
+                "main job: {} (config configs/main.toml{})",
+                out.display(),
+                if resume { ", resuming" } else { "" }
+            );
             (config, out, resume)
         }
     };

@@ -330,7 +330,8 @@ impl TrainConfig {
         let mut value: toml::Table =
             toml::from_str(&text).map_err(|e| TrainError::Config { path: path.to_owned(), message: e.to_string() })?;
         for item in overrides {
-            apply_override(&mut value, item).map_err(|message| TrainError::Config { path: path.to_owned(), message })?;
+            apply_override(&mut value, item)
+                .map_err(|message| TrainError::Config { path: path.to_owned(), message })?;
         }
         let config: Self = toml::Value::Table(value)
             .try_into()

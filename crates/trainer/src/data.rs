@@ -71,7 +71,8 @@ impl PairSet {
     /// Groups and tokenises `rows`.
     pub fn from_rows(rows: Vec<PairRow>, tokenizers: &Tokenizers<'_>) -> Result<Self, TrainError> {
         let index = GroupIndex::from_rows(
-            rows.iter().map(|r| (r.group_id.as_str(), r.query_lang.as_str(), r.positive_lang.as_str(), r.source.as_str())),
+            rows.iter()
+                .map(|r| (r.group_id.as_str(), r.query_lang.as_str(), r.positive_lang.as_str(), r.source.as_str())),
         )?;
         let encode = |tok: &TextTokenizer, texts: Vec<String>| -> Result<Vec<Vec<u32>>, TrainError> {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
-use burn::tensor::{Tensor, TensorData};
 use burn::optim::GradientsParams;
+use burn::tensor::{Tensor, TensorData};
 
 use crate::config::{Decay, OptimizerSection};
 
@@ -145,10 +145,11 @@ impl ModuleMapper for Mapper<'_> {
         let device = value.device();
         let n = shape.num_elements();
         let grad = grad.reshape([n]) * self.grad_scale;
-        let moments = self.adam.moments.remove(&path).unwrap_or_else(|| Moments {
-            m: Tensor::zeros([n], &device),
-            v: Tensor::zeros([n], &device),
-        });
+        let moments = self
+            .adam
+            .moments
+            .remove(&path)
+            .unwrap_or_else(|| Moments { m: Tensor::zeros([n], &device), v: Tensor::zeros([n], &device) });
         let m = moments.m * c.beta1 + grad.clone() * (1.0 - c.beta1);
         let v = moments.v * c.beta2 + grad.square() * (1.0 - c.beta2);
         let t = self.adam.steps as i32;

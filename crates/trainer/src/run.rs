@@ -12,17 +12,17 @@ use polyret_encoder::weights::WeightMap;
 use polyret_encoder::{BertModel, Role, SentenceEncoder, TextTokenizer, save_model_dir, write_atomic};
 use polyret_evaluator::{Embedder, EvalOptions, EvalReport};
 use polyret_ingest::{Catalog, EvalSet};
-use std::sync::Mutex;
 use polyret_sampler::{Sampler, SamplerConfig};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::sync::Mutex;
 
 use crate::TrainError;
 use crate::cache::LayerCache;
-use crate::embedder::CachedEmbedder;
 use crate::checkpoint::{self, CheckpointState, WORD_EMBEDDINGS, checkpoint_dir};
 use crate::config::TrainConfig;
 use crate::data::{PairSet, PairTokens, Tokenizers};
+use crate::embedder::CachedEmbedder;
 use crate::optim::{AdamW, SparseEmbedding, learning_rate};
 use crate::step::Trainee;
 
@@ -141,9 +141,16 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
     let bert = base.model().config().clone();
     let tokenizer_path = base.tokenizer().path().to_owned();
     let pad_id = base.tokenizer().pad_id();
-    let query_tok = TextTokenizer::from_file(&tokenizer_path, config.model.max_query_tokens.min(bert.max_input_tokens()), bert.pad_token_id)?;
-    let passage_tok =
-        TextTokenizer::from_file(&tokenizer_path, config.model.max_passage_tokens.min(bert.max_input_tokens()), bert.pad_token_id)?;
+    let query_tok = TextTokenizer::from_file(
+        &tokenizer_path,
+        config.model.max_query_tokens.min(bert.max_input_tokens()),
+        bert.pad_token_id,
+    )?;
+    let passage_tok = TextTokenizer::from_file(
+        &tokenizer_path,
+        config.model.max_passage_tokens.min(bert.max_input_tokens()),
+        bert.pad_token_id,
+    )?;
     let prompt = |text: &str, role| base.prompt(text, role);
     let tokenizers = Tokenizers { query: &query_tok, passage: &passage_tok, prompt: &prompt };
     let train_set = PairSet::load(&config.data, &config.data.split, &tokenizers)?;
@@ -182,12 +189,14 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
     let (adam, start_step, sampler) = match &mut restored {
         Some(r) => {
             let adam = AdamW::import(&r.moments, r.state.adam_steps, &device);
-            let sampler = Sampler::resume(Arc::clone(&train_set.index), sampler_config(config)?, r.state.sampler.clone())?;
+            let sampler =
+                Sampler::resume(Arc::clone(&train_set.index), sampler_config(config)?, r.state.sampler.clone())?;
             (adam, r.state.step, sampler)
         }
         None => (AdamW::default(), 0, Sampler::new(Arc::clone(&train_set.index), sampler_config(config)?)?),
     };
-    let mut trainee = Trainee::new(model, words, cache, adam, sentence.clone(), ad_device, pad_id, frozen, config.training.dropout);
+    let mut trainee =
+        Trainee::new(model, words, cache, adam, sentence.clone(), ad_device, pad_id, frozen, config.training.dropout);
     if config.training.pad_to_max {
         trainee.pad_to = Some((query_tok.max_len(), passage_tok.max_len()));
     }
@@ -206,7 +215,8 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
     let total = config.training.steps;
     let last = options.stop_after.map_or(total, |n| (start_step + n).min(total));
     let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}").expect("template"),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}")
+            .expect("template"),
     );
     bar.set_position(start_step);
     let mut sampler = sampler;
@@ -217,7 +227,8 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
     for step in start_step..last {
         let batch = sampler.next_batch();
         if let Some(log) = &mut batch_log {
-            writeln!(log, "{}", batch_json(&train_set, &batch, step + 1)).map_err(|e| TrainError::io(&batches_path, e))?;
+            writeln!(log, "{}", batch_json(&train_set, &batch, step + 1))
+                .map_err(|e| TrainError::io(&batches_path, e))?;
         }
         let pairs: Vec<PairTokens<'_>> = batch.pairs.iter().map(|p| train_set.pair(p)).collect();
         let lr = learning_rate(&config.optimizer, step, total);
@@ -225,7 +236,12 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
         let stats = trainee.step(config, &pairs, lr, seed);
         if !stats.loss.is_finite() || !stats.grad_norm.is_finite() {
             bar.abandon();
-            return Err(TrainError::NonFinite { step, loss: stats.loss, grad_norm: stats.grad_norm, checkpoint: ckpt_dir });
+            return Err(TrainError::NonFinite {
+                step,
+                loss: stats.loss,
+                grad_norm: stats.grad_norm,
+                checkpoint: ckpt_dir,
+            });
         }
         losses.push(stats.loss);
         seconds += stats.seconds;
@@ -248,7 +264,8 @@ pub fn train(options: &RunOptions) -> Result<RunSummary, TrainError> {
                 .map(|b| b.pairs.iter().map(|p| validation.as_ref().expect("validation set").pair(p)).collect())
                 .collect();
             let val = trainee.validation_loss(config, &pairs);
-            writeln!(metrics, "{}", json!({"step": done, "val_loss": val})).map_err(|e| TrainError::io(&metrics_path, e))?;
+            writeln!(metrics, "{}", json!({"step": done, "val_loss": val}))
+                .map_err(|e| TrainError::io(&metrics_path, e))?;
             tracing::info!(step = done, val_loss = val, "validation");
         }
         bar.set_message(format!("loss {:.4} · {:.1} pairs/s", stats.loss, pairs.len() as f64 / stats.seconds));
@@ -364,7 +381,9 @@ fn evaluate_models(
     sets: &[(BenchmarkSpec, EvalSet)],
 ) -> Result<Vec<(String, EvalReport)>, TrainError> {
     let device = config.model.backend.device();
-    let base_name = Path::new(&config.model.name).file_name().map_or(config.model.name.clone(), |n| n.to_string_lossy().into_owned());
+    let base_name = Path::new(&config.model.name)
+        .file_name()
+        .map_or(config.model.name.clone(), |n| n.to_string_lossy().into_owned());
     let trained_name = format!("{base_name}+{}", run_dir.file_name().map_or("run".into(), |n| n.to_string_lossy()));
     let mut models: Vec<(String, Box<dyn Embedder + '_>)> = Vec::new();
     match cache {
@@ -525,7 +544,12 @@ fn open_metrics(path: &Path, keep_until: u64) -> Result<std::io::BufWriter<std::
     let kept: Vec<String> = match std::fs::read_to_string(path) {
         Ok(text) if keep_until > 0 => text
             .lines()
-            .filter(|l| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s <= keep_until))
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|s| s <= keep_until)
+            })
             .map(str::to_owned)
             .collect(),
         _ => Vec::new(),

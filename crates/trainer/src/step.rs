@@ -96,7 +96,15 @@ impl Trainee {
     /// Embeds `sequences` (already token ids) on `device`, returning pooled sentence vectors.
     /// `graph`: whether to track gradients (the trainable part only); `mode`: dropout in
     /// trainable layers (frozen ones always run without).
-    fn embed(&self, model: &BertModel, sequences: &[&[u32]], side: Side, device: &Device, graph: bool, mode: Mode) -> Embedded {
+    fn embed(
+        &self,
+        model: &BertModel,
+        sequences: &[&[u32]],
+        side: Side,
+        device: &Device,
+        graph: bool,
+        mode: Mode,
+    ) -> Embedded {
         let min_len = match (self.pad_to, side) {
             (Some((q, _)), Side::Query) => q,
             (Some((_, p)), Side::Passage) => p,
@@ -107,7 +115,8 @@ impl Trainee {
         let layers = model.layers.len();
         let h = model.config().hidden_size;
         let (hidden, words) = if let Some(cache) = &self.cache {
-            let states = Tensor::<2>::from_data(TensorData::new(cache.packed_states(sequences), [input.tokens, h]), device);
+            let states =
+                Tensor::<2>::from_data(TensorData::new(cache.packed_states(sequences), [input.tokens, h]), device);
             (states, None)
         } else {
             let (words, leaf) = match &self.words {
@@ -142,7 +151,8 @@ impl Trainee {
         let mut word_grads: BTreeMap<u32, Vec<f32>> = BTreeMap::new();
         let (loss, mut grads) = if chunk == 0 || chunk >= queries.len().max(passages.len()) {
             let q = self.embed(self.model(), &queries, Side::Query, &self.device, true, self.mode(seed));
-            let p = self.embed(self.model(), &passages, Side::Passage, &self.device, true, self.mode(seed ^ PASSAGE_SALT));
+            let p =
+                self.embed(self.model(), &passages, Side::Passage, &self.device, true, self.mode(seed ^ PASSAGE_SALT));
             let loss = info_nce(q.reps, p.reps, scale, symmetric);
             let mut g = loss.backward();
             for leaf in [q.words, p.words].into_iter().flatten() {
@@ -185,7 +195,9 @@ impl Trainee {
             let parts: Vec<Tensor<2>> = seqs
                 .chunks(chunk)
                 .enumerate()
-                .map(|(i, c)| self.embed(&inference, c, side, &inner, false, self.mode(chunk_seed(side.salt(), i))).reps)
+                .map(|(i, c)| {
+                    self.embed(&inference, c, side, &inner, false, self.mode(chunk_seed(side.salt(), i))).reps
+                })
                 .collect();
             Tensor::cat(parts, 0)
         };
@@ -214,7 +226,12 @@ impl Trainee {
         (loss.into_scalar::<f32>() as f64, accumulator.grads())
     }
 
-    fn collect_word_grads(&self, into: &mut BTreeMap<u32, Vec<f32>>, leaf: (Tensor<2>, Vec<u32>), grads: &burn::tensor::Gradients) {
+    fn collect_word_grads(
+        &self,
+        into: &mut BTreeMap<u32, Vec<f32>>,
+        leaf: (Tensor<2>, Vec<u32>),
+        grads: &burn::tensor::Gradients,
+    ) {
         let (tensor, ids) = leaf;
         if let Some(grad) = tensor.grad(grads) {
             let values = grad.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 grads");

@@ -7,10 +7,22 @@ mod common;
 use polyret_encoder::weights::read_safetensors;
 use trainer::{RunOptions, TrainConfig};
 
-fn one_step(config: &std::path::Path, out: &std::path::Path, chunk: usize) -> std::collections::BTreeMap<String, polyret_encoder::weights::NamedTensor> {
-    let overrides =
-        vec![format!("training.chunk_size={chunk}"), "optimizer.warmup_ratio=0.0".into(), "training.dropout=false".into()];
-    let options = RunOptions { config: TrainConfig::load(config, &overrides).unwrap(), run_dir: out.to_owned(), resume: false, stop_after: None };
+fn one_step(
+    config: &std::path::Path,
+    out: &std::path::Path,
+    chunk: usize,
+) -> std::collections::BTreeMap<String, polyret_encoder::weights::NamedTensor> {
+    let overrides = vec![
+        format!("training.chunk_size={chunk}"),
+        "optimizer.warmup_ratio=0.0".into(),
+        "training.dropout=false".into(),
+    ];
+    let options = RunOptions {
+        config: TrainConfig::load(config, &overrides).unwrap(),
+        run_dir: out.to_owned(),
+        resume: false,
+        stop_after: None,
+    };
     trainer::train(&options).unwrap();
     read_safetensors(&out.join("model/model.safetensors")).unwrap()
 }

@@ -16,7 +16,8 @@ fn weights(run: &Path) -> Vec<u8> {
 }
 
 fn run(config: &Path, out: &Path, resume: bool, stop_after: Option<u64>) {
-    let options = RunOptions { config: TrainConfig::load(config, &[]).unwrap(), run_dir: out.to_owned(), resume, stop_after };
+    let options =
+        RunOptions { config: TrainConfig::load(config, &[]).unwrap(), run_dir: out.to_owned(), resume, stop_after };
     trainer::train(&options).unwrap();
 }
 
@@ -102,7 +103,8 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let out = dir.path().join("diverged");
     // An absurd learning rate drives the weights to infinity within a few steps.
     let options = RunOptions {
-        config: TrainConfig::load(&config, &["optimizer.lr=1e30".into(), "optimizer.max_grad_norm=0.0".into()]).unwrap(),
+        config: TrainConfig::load(&config, &["optimizer.lr=1e30".into(), "optimizer.max_grad_norm=0.0".into()])
+            .unwrap(),
         run_dir: out.clone(),
         resume: false,
         stop_after: None,

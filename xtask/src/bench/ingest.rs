@@ -102,7 +102,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = super::run_reference(
         &args.python,
         "bench_ingest.py",
-        &["--raw".into(), raw.clone().into(), "--out".into(), theirs.clone().into(), "--repeats".into(), args.repeats.to_string().into()],
+        &[
+            "--raw".into(),
+            raw.clone().into(),
+            "--out".into(),
+            theirs.clone().into(),
+            "--repeats".into(),
+            args.repeats.to_string().into(),
+        ],
     )?;
     let their_rows = report["rows"].as_u64().context("no rows in the pyarrow output")?;
     let their_best = report["seconds"]

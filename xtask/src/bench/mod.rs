@@ -26,7 +26,11 @@ enum What {
 
 /// Runs `scripts/<script>` with `python` and parses the JSON object on its last line of output
 /// (every reference script ends that way). Its stderr passes through, so progress stays visible.
-pub(crate) fn run_reference(python: &str, script: &str, args: &[std::ffi::OsString]) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn run_reference(
+    python: &str,
+    script: &str,
+    args: &[std::ffi::OsString],
+) -> anyhow::Result<serde_json::Value> {
     use anyhow::Context;
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts").join(script);
     let out = std::process::Command::new(python)

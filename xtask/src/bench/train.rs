@@ -40,17 +40,42 @@ struct Variant {
 }
 
 const VARIANTS: &[Variant] = &[
-    Variant { name: "polyret", what: "all optimisations (Flex, sparse embeddings, dynamic padding, fused kernels, jemalloc)", overrides: &[], env: &[] },
-    Variant { name: "dense-embeddings", what: "dense AdamW over the 96M-value word embeddings", overrides: &["training.sparse_embeddings=false"], env: &[] },
-    Variant { name: "pad-to-max", what: "pad to 64/128 tokens instead of the batch's longest", overrides: &["training.pad_to_max=true"], env: &[] },
-    Variant { name: "burn-kernels", what: "Burn's GELU (scalar erf) and ChaCha dropout masks", overrides: &[], env: &[("POLYRET_KERNELS", "burn")] },
+    Variant {
+        name: "polyret",
+        what: "all optimisations (Flex, sparse embeddings, dynamic padding, fused kernels, jemalloc)",
+        overrides: &[],
+        env: &[],
+    },
+    Variant {
+        name: "dense-embeddings",
+        what: "dense AdamW over the 96M-value word embeddings",
+        overrides: &["training.sparse_embeddings=false"],
+        env: &[],
+    },
+    Variant {
+        name: "pad-to-max",
+        what: "pad to 64/128 tokens instead of the batch's longest",
+        overrides: &["training.pad_to_max=true"],
+        env: &[],
+    },
+    Variant {
+        name: "burn-kernels",
+        what: "Burn's GELU (scalar erf) and ChaCha dropout masks",
+        overrides: &[],
+        env: &[("POLYRET_KERNELS", "burn")],
+    },
     Variant {
         name: "allocator-purging",
         what: "jemalloc returning freed pages to the kernel at once",
         overrides: &[],
         env: &[("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")],
     },
-    Variant { name: "ndarray", what: "the NdArray backend instead of Flex", overrides: &["model.backend=\"ndarray\""], env: &[] },
+    Variant {
+        name: "ndarray",
+        what: "the NdArray backend instead of Flex",
+        overrides: &["model.backend=\"ndarray\""],
+        env: &[],
+    },
 ];
 
 /// Peak-memory runs: (name, overrides).
@@ -74,7 +99,14 @@ fn trainer_binary() -> anyhow::Result<PathBuf> {
     Ok(exe.with_file_name("trainer"))
 }
 
-fn run_polyret(trainer: &Path, out: &Path, steps: u64, warmup: u64, overrides: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Measured> {
+fn run_polyret(
+    trainer: &Path,
+    out: &Path,
+    steps: u64,
+    warmup: u64,
+    overrides: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<Measured> {
     if out.exists() {
         std::fs::remove_dir_all(out)?;
     }
@@ -94,7 +126,12 @@ fn run_polyret(trainer: &Path, out: &Path, steps: u64, warmup: u64, overrides: &
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["step"].as_u64().is_some_and(|s| s > warmup) && v.get("step_seconds").is_some())
-        .map(|v| (v["step_seconds"].as_f64().unwrap_or(f64::NAN), v["pairs_per_s"].as_f64().unwrap_or(f64::NAN) * v["step_seconds"].as_f64().unwrap_or(f64::NAN)))
+        .map(|v| {
+            (
+                v["step_seconds"].as_f64().unwrap_or(f64::NAN),
+                v["pairs_per_s"].as_f64().unwrap_or(f64::NAN) * v["step_seconds"].as_f64().unwrap_or(f64::NAN),
+            )
+        })
         .collect();
     if timed.is_empty() {
         bail!("no timed steps in {}", out.display());
@@ -165,9 +202,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("\n| configuration | pairs/s | vs Polyret | step time (s, batch 32) |");
     println!("|---|---:|---:|---:|");
     for (v, m) in &rows {
-        println!("| {} ({}) | {:.2} | {:.2}× | {:.2} |", v.name, v.what, m.pairs_per_s, m.pairs_per_s / base, 32.0 / m.pairs_per_s);
+        println!(
+            "| {} ({}) | {:.2} | {:.2}× | {:.2} |",
+            v.name,
+            v.what,
+            m.pairs_per_s,
+            m.pairs_per_s / base,
+            32.0 / m.pairs_per_s
+        );
     }
-    println!("| pytorch, SparseAdam embeddings (like for like) | {pytorch_sparse:.2} | {:.2}× | {:.2} |", pytorch_sparse / base, 32.0 / pytorch_sparse);
+    println!(
+        "| pytorch, SparseAdam embeddings (like for like) | {pytorch_sparse:.2} | {:.2}× | {:.2} |",
+        pytorch_sparse / base,
+        32.0 / pytorch_sparse
+    );
     if let Some(dense) = pytorch_dense {
         println!("| pytorch, dense AdamW | {dense:.2} | {:.2}× | {:.2} |", dense / base, 32.0 / dense);
     }

@@ -105,7 +105,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-    report::write(&args.results, &args.config, &specs, &format!("cargo xtask {command}"), started.elapsed().as_secs_f64())?;
+    report::write(
+        &args.results,
+        &args.config,
+        &specs,
+        &format!("cargo xtask {command}"),
+        started.elapsed().as_secs_f64(),
+    )?;
     println!("wrote {} and {}", args.results.join("REPORT.md").display(), args.results.join("summary.json").display());
     Ok(())
 }

@@ -133,9 +133,15 @@ fn training_languages(config: &Path) -> anyhow::Result<BTreeSet<String>> {
     // The training table's languages, from the catalog (every run trains on the same data).
     let text = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
     let value: toml::Table = toml::from_str(&text)?;
-    let sources: Vec<String> = value["data"]["sources"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(String::from)).collect();
+    let sources: Vec<String> = value["data"]["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect();
     let data_dir = value.get("data").and_then(|d| d.get("dir")).and_then(|d| d.as_str()).unwrap_or("data");
-    let catalog = polyret_ingest::Catalog::load(&Path::new(data_dir).join("parquet").join(polyret_ingest::CATALOG_FILE))?;
+    let catalog =
+        polyret_ingest::Catalog::load(&Path::new(data_dir).join("parquet").join(polyret_ingest::CATALOG_FILE))?;
     let mut langs = BTreeSet::new();
     for source in &sources {
         let entry = catalog.table(source).with_context(|| format!("{source} is not in the catalog"))?;
@@ -186,7 +192,13 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
         cpu_model(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let _ = writeln!(md, "{}", SETUP.replace("{config}", &config.display().to_string()).replace("{seeds}", &seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")));
+    let _ = writeln!(
+        md,
+        "{}",
+        SETUP
+            .replace("{config}", &config.display().to_string())
+            .replace("{seeds}", &seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
+    );
     let _ = writeln!(md, "Languages seen in training: {}.\n", seen.iter().cloned().collect::<Vec<_>>().join(" "));
 
     let mut claims: Vec<String> = Vec::new();
@@ -204,11 +216,16 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
             if unseen.is_empty() {
                 String::new()
             } else {
-                format!(" (never seen in training: {})", unseen.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
+                format!(
+                    " (never seen in training: {})",
+                    unseen.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+                )
             }
         );
         let tatoeba = bench.starts_with("tatoeba");
-        let mut header = String::from("| model | seeds | multilingual mAP | monolingual mAP | cross-lingual mAP | max rank distance ↓ |");
+        let mut header = String::from(
+            "| model | seeds | multilingual mAP | monolingual mAP | cross-lingual mAP | max rank distance ↓ |",
+        );
         if !unseen.is_empty() {
             header.push_str(" cross mAP, seen languages | cross mAP, with unseen |");
         }
@@ -221,7 +238,8 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
         for model in model_order() {
             let Some(runs) = evals.get(&model) else { continue };
             let reports: Vec<&EvalReport> = runs.iter().map(|r| &r.report).collect();
-            let col = |f: &dyn Fn(&EvalReport) -> Option<f64>| -> Vec<f64> { reports.iter().filter_map(|r| f(r)).collect() };
+            let col =
+                |f: &dyn Fn(&EvalReport) -> Option<f64>| -> Vec<f64> { reports.iter().filter_map(|r| f(r)).collect() };
             let multi = col(&|r| setting_map(r, Setting::Multilingual));
             let mono = col(&|r| setting_map(r, Setting::Monolingual));
             let cross = col(&|r| setting_map(r, Setting::Crosslingual));
@@ -260,7 +278,10 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
                 "Hybrid(α = 0.5) minus baseline (mean over seeds) and two-sided paired randomization-test p-values over queries \
                  (per-query values averaged over seeds, {PERMUTATIONS} sign flips):\n"
             );
-            let _ = writeln!(md, "| baseline | Δ multilingual mAP (p) | Δ monolingual mAP (p) | Δ cross-lingual mAP (p) | Δ max rank distance |");
+            let _ = writeln!(
+                md,
+                "| baseline | Δ multilingual mAP (p) | Δ monolingual mAP (p) | Δ cross-lingual mAP (p) | Δ max rank distance |"
+            );
             let _ = writeln!(md, "|---|---|---|---|---|");
             let mut tests = serde_json::Map::new();
             for base in BASELINES.iter().chain(std::iter::once(&REFERENCE)) {
@@ -321,13 +342,19 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
          builds the frozen-layer cache of every training and evaluation text (`runs/cache`), which the other runs — and \
          later reruns of the study — reuse; it is also the run that evaluates the untouched reference model.\n"
     );
-    let _ = writeln!(md, "| run | wall time (min) | train loss, first → last 10% of steps | pairs/s | peak memory (MiB) |");
+    let _ =
+        writeln!(md, "| run | wall time (min) | train loss, first → last 10% of steps | pairs/s | peak memory (MiB) |");
     let _ = writeln!(md, "|---|---:|---|---:|---:|");
     let mut runs_json = Vec::new();
     for spec in specs {
-        let read = |f: &str| std::fs::read_to_string(spec.dir.join(f)).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let read = |f: &str| {
+            std::fs::read_to_string(spec.dir.join(f))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        };
         let (Some(s), t) = (read("summary.json"), read("timing.json")) else { continue };
-        let minutes = t.as_ref().and_then(|t| t["wall_seconds"].as_f64()).map_or("—".into(), |w| format!("{:.1}", w / 60.0));
+        let minutes =
+            t.as_ref().and_then(|t| t["wall_seconds"].as_f64()).map_or("—".into(), |w| format!("{:.1}", w / 60.0));
         let _ = writeln!(
             md,
             "| {} seed {} | {minutes} | {:.3} → {:.3} | {:.1} | {:.0} |",
@@ -338,7 +365,8 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
             s["pairs_per_second"].as_f64().unwrap_or(f64::NAN),
             s["peak_rss_mib"].as_f64().unwrap_or(f64::NAN)
         );
-        runs_json.push(json!({"strategy": spec.strategy, "seed": spec.seed, "dir": spec.dir, "summary": s, "timing": t}));
+        runs_json
+            .push(json!({"strategy": spec.strategy, "seed": spec.seed, "dir": spec.dir, "summary": s, "timing": t}));
     }
     summary["runs"] = json!(runs_json);
     summary["claims"] = json!(claims);
@@ -404,7 +432,8 @@ fn stability(all: &BTreeMap<String, Evaluations>) -> String {
             .iter()
             .map(|m| {
                 evals.get(*m).map_or("—".into(), |runs| {
-                    let xs: Vec<f64> = runs.iter().filter_map(|r| setting_map(&r.report, Setting::Multilingual)).collect();
+                    let xs: Vec<f64> =
+                        runs.iter().filter_map(|r| setting_map(&r.report, Setting::Multilingual)).collect();
                     if xs.is_empty() { "—".into() } else { format!("{:.4}", mean_sd(&xs).0) }
                 })
             })
@@ -424,7 +453,10 @@ fn copy_heatmaps(results: &Path, bench: &str, evals: &Evaluations, md: &mut Stri
         }
         let name = format!("{bench}-{model}.png");
         std::fs::copy(&src, results.join("figures").join(&name))?;
-        shown.push(format!("![{} on {bench}: mAP by query (rows) × corpus language (columns)](figures/{name})", display_name(model)));
+        shown.push(format!(
+            "![{} on {bench}: mAP by query (rows) × corpus language (columns)](figures/{name})",
+            display_name(model)
+        ));
     }
     if !shown.is_empty() {
         let _ = writeln!(md, "Q×C mAP heatmaps (first seed): {}\n", shown.join(" "));
@@ -435,7 +467,11 @@ fn copy_heatmaps(results: &Path, bench: &str, evals: &Evaluations, md: &mut Stri
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 

@@ -30,7 +30,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut texts = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let at = || format!("{}:{}", args.input.display(), i + 1);
-        let value: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: malformed JSON", at()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}: malformed JSON", at()))?;
         let Some(body) = value.get("text").and_then(|t| t.as_str()) else {
             bail!("{}: no string field \"text\"", at());
         };

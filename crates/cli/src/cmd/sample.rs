@@ -10,8 +10,8 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use polyret_ingest::{IngestError, PairRow};
 use polyret_sampler::{
-    AlphaSchedule, Batch, GroupIndex, LanguageWeighting, Sampler, SamplerConfig, SamplerError,
-    SamplerState, SmallLanguagePolicy, Strategy, StreamKind,
+    AlphaSchedule, Batch, GroupIndex, LanguageWeighting, Sampler, SamplerConfig, SamplerError, SamplerState,
+    SmallLanguagePolicy, Strategy, StreamKind,
 };
 use serde::Serialize;
 
@@ -147,8 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("resuming from sampler state {}", path.display()))
         }),
     };
-    let mut sampler =
-        sampler.with_context(|| format!("sampling from {}", list_paths(&args.pairs)))?;
+    let mut sampler = sampler.with_context(|| format!("sampling from {}", list_paths(&args.pairs)))?;
     for exclusion in sampler.excluded() {
         tracing::warn!("{exclusion}");
     }
@@ -161,8 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let progress = ProgressBar::new(args.batches).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} batches {per_sec} eta {eta}")
-            .expect("valid template"),
+        ProgressStyle::with_template("{bar:40} {pos}/{len} batches {per_sec} eta {eta}").expect("valid template"),
     );
     polyret_ingest::io::write_atomic(&args.out, |out| {
         let tmp = polyret_ingest::io::tmp_path(&args.out);
@@ -186,18 +184,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map_err(|e| IngestError::io(polyret_ingest::io::tmp_path(path), e.into()))
         })
         .with_context(|| format!("writing sampler state {}", path.display()))?;
-        tracing::info!(
-            "saved the sampler state (next batch {}) to {}",
-            state.next_batch(),
-            path.display()
-        );
+        tracing::info!("saved the sampler state (next batch {}) to {}", state.next_batch(), path.display());
     }
     Ok(())
 }
 
 fn read_state(path: &Path) -> anyhow::Result<SamplerState> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading sampler state {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading sampler state {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing sampler state {}", path.display()))
 }
 
@@ -218,11 +211,7 @@ fn sampler_config(args: &Args) -> anyhow::Result<SamplerConfig> {
         StrategyArg::XY => Strategy::XY,
         StrategyArg::Hybrid => Strategy::Hybrid {
             alpha: match (args.alpha_end, args.alpha_ramp) {
-                (Some(end), Some(batches)) => AlphaSchedule::Linear {
-                    start: alpha,
-                    end,
-                    batches,
-                },
+                (Some(end), Some(batches)) => AlphaSchedule::Linear { start: alpha, end, batches },
                 _ => AlphaSchedule::Constant(alpha),
             },
         },
@@ -231,10 +220,9 @@ fn sampler_config(args: &Args) -> anyhow::Result<SamplerConfig> {
     config.language_weighting = match args.weighting {
         WeightingArg::Uniform => LanguageWeighting::Uniform,
         WeightingArg::Proportional => LanguageWeighting::Proportional,
-        WeightingArg::Temperature => LanguageWeighting::Temperature(
-            args.temperature
-                .context("--weighting temperature needs --temperature")?,
-        ),
+        WeightingArg::Temperature => {
+            LanguageWeighting::Temperature(args.temperature.context("--weighting temperature needs --temperature")?)
+        }
     };
     config.source_per_batch = args.source_per_batch;
     config.english.clone_from(&args.english);
@@ -259,14 +247,11 @@ impl Rows {
 }
 
 fn read_rows(paths: &[PathBuf], split: &str) -> anyhow::Result<Rows> {
-    let mut kept = Rows {
-        rows: Vec::new(),
-        origins: Vec::new(),
-    };
+    let mut kept = Rows { rows: Vec::new(), origins: Vec::new() };
     let mut splits_seen = std::collections::BTreeSet::new();
     for (file, path) in paths.iter().enumerate() {
-        let rows = polyret_ingest::read_pairs(path)
-            .with_context(|| format!("reading pairs table {}", path.display()))?;
+        let rows =
+            polyret_ingest::read_pairs(path).with_context(|| format!("reading pairs table {}", path.display()))?;
         for (at, row) in rows.into_iter().enumerate() {
             if split == "all" || row.split == split {
                 kept.rows.push(row);
@@ -281,11 +266,7 @@ fn read_rows(paths: &[PathBuf], split: &str) -> anyhow::Result<Rows> {
         bail!(
             "no rows of split `{split}` in {} (splits present: {}); choose one with --split, or --split all",
             list_paths(paths),
-            if present.is_empty() {
-                "none, the tables are empty".to_owned()
-            } else {
-                present
-            }
+            if present.is_empty() { "none, the tables are empty".to_owned() } else { present }
         );
     }
     Ok(kept)
@@ -293,19 +274,13 @@ fn read_rows(paths: &[PathBuf], split: &str) -> anyhow::Result<Rows> {
 
 /// Groups the rows; a duplicate-language error is reported with the files and rows involved.
 fn group_index(rows: &Rows, paths: &[PathBuf]) -> anyhow::Result<GroupIndex> {
-    let tuples = rows.rows.iter().map(|r| {
-        (
-            r.group_id.as_str(),
-            r.query_lang.as_str(),
-            r.positive_lang.as_str(),
-            r.source.as_str(),
-        )
-    });
+    let tuples = rows
+        .rows
+        .iter()
+        .map(|r| (r.group_id.as_str(), r.query_lang.as_str(), r.positive_lang.as_str(), r.source.as_str()));
     GroupIndex::from_rows(tuples).map_err(|e| {
         let place = match &e {
-            SamplerError::DuplicateLanguage {
-                rows: Some((a, b)), ..
-            } => {
+            SamplerError::DuplicateLanguage { rows: Some((a, b)), .. } => {
                 let at = |i: usize| {
                     let (file, row) = rows.origins[i];
                     format!("{} row {}", paths[file].display(), row + 1)
@@ -353,23 +328,15 @@ fn coverage_summary(sampler: &Sampler) -> String {
             })
             .collect();
         if !streams.is_empty() {
-            let _ = write!(
-                summary,
-                "{}{kind} passes: {}",
-                if summary.is_empty() { "" } else { "; " },
-                streams.join(", ")
-            );
+            let _ =
+                write!(summary, "{}{kind} passes: {}", if summary.is_empty() { "" } else { "; " }, streams.join(", "));
         }
     }
     summary
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -416,11 +383,7 @@ mod tests {
     }
 
     fn lines(path: &Path) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(path)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     #[test]
@@ -449,53 +412,20 @@ mod tests {
         let config = sampler_config(&args).unwrap();
         assert_eq!(
             config.strategy,
-            Strategy::Hybrid {
-                alpha: AlphaSchedule::Linear {
-                    start: 0.8,
-                    end: 0.2,
-                    batches: 100
-                }
-            }
+            Strategy::Hybrid { alpha: AlphaSchedule::Linear { start: 0.8, end: 0.2, batches: 100 } }
         );
-        assert_eq!(
-            config.language_weighting,
-            LanguageWeighting::Temperature(0.3)
-        );
+        assert_eq!(config.language_weighting, LanguageWeighting::Temperature(0.3));
         assert_eq!((config.seed, config.batch_size), (7, 32));
         assert_eq!(config.small_languages, SmallLanguagePolicy::Exclude);
 
-        let x_y_alpha = parse(&[
-            "--pairs",
-            "p",
-            "--out",
-            "o",
-            "--strategy",
-            "x-y",
-            "--alpha",
-            "0.3",
-        ])
-        .unwrap();
-        assert!(
-            sampler_config(&x_y_alpha)
-                .unwrap_err()
-                .to_string()
-                .contains("hybrid only")
-        );
+        let x_y_alpha = parse(&["--pairs", "p", "--out", "o", "--strategy", "x-y", "--alpha", "0.3"]).unwrap();
+        assert!(sampler_config(&x_y_alpha).unwrap_err().to_string().contains("hybrid only"));
         let stray_tau = parse(&["--pairs", "p", "--out", "o", "--temperature", "0.3"]).unwrap();
-        assert!(
-            sampler_config(&stray_tau)
-                .unwrap_err()
-                .to_string()
-                .contains("temperature only")
-        );
+        assert!(sampler_config(&stray_tau).unwrap_err().to_string().contains("temperature only"));
         assert!(parse(&["--pairs", "p", "--out", "o", "--weighting", "temperature"]).is_err());
         assert!(parse(&["--pairs", "p", "--out", "o", "--alpha-end", "0.1"]).is_err());
         let names = ["en-en", "x-x", "x-x-mono", "x-y", "hybrid"];
-        assert!(
-            names
-                .iter()
-                .all(|s| parse(&["--pairs", "p", "--out", "o", "--strategy", s]).is_ok())
-        );
+        assert!(names.iter().all(|s| parse(&["--pairs", "p", "--out", "o", "--strategy", s]).is_ok()));
     }
 
     #[test]
@@ -519,82 +449,33 @@ mod tests {
             assert_eq!(line["batch"], i as u64);
             let pairs = line["pairs"].as_array().unwrap();
             assert_eq!(pairs.len(), 4);
-            let groups: std::collections::HashSet<&str> = pairs
-                .iter()
-                .map(|p| p["group_id"].as_str().unwrap())
-                .collect();
+            let groups: std::collections::HashSet<&str> =
+                pairs.iter().map(|p| p["group_id"].as_str().unwrap()).collect();
             assert_eq!(groups.len(), 4, "no group twice in a batch");
             // Test-split groups q12 and q13 are not sampled by default.
             assert!(groups.iter().all(|g| g[1..].parse::<u32>().unwrap() < 12));
             let same = |p: &serde_json::Value| p["query_lang"] == p["passage_lang"];
             match line["kind"].as_str().unwrap() {
-                "mono" => assert!(
-                    pairs
-                        .iter()
-                        .all(|p| same(p) && p["query_lang"] == pairs[0]["query_lang"])
-                ),
+                "mono" => assert!(pairs.iter().all(|p| same(p) && p["query_lang"] == pairs[0]["query_lang"])),
                 "cross" => assert!(pairs.iter().all(|p| !same(p))),
                 other => panic!("hybrid wrote a `{other}` batch"),
             }
         }
 
-        run_with(&[
-            "--batches",
-            "4",
-            "--out",
-            &flag("a.jsonl"),
-            "--save-state",
-            &flag("state.json"),
-        ])
-        .unwrap();
-        run_with(&[
-            "--batches",
-            "6",
-            "--out",
-            &flag("b.jsonl"),
-            "--resume",
-            &flag("state.json"),
-        ])
-        .unwrap();
-        let resumed: Vec<_> = lines(&path("a.jsonl"))
-            .into_iter()
-            .chain(lines(&path("b.jsonl")))
-            .collect();
+        run_with(&["--batches", "4", "--out", &flag("a.jsonl"), "--save-state", &flag("state.json")]).unwrap();
+        run_with(&["--batches", "6", "--out", &flag("b.jsonl"), "--resume", &flag("state.json")]).unwrap();
+        let resumed: Vec<_> = lines(&path("a.jsonl")).into_iter().chain(lines(&path("b.jsonl"))).collect();
         assert_eq!(resumed, all);
 
         let other_settings = ["--weighting", "proportional"];
         let err = run_with(
-            &[
-                &[
-                    "--batches",
-                    "1",
-                    "--out",
-                    &flag("c.jsonl"),
-                    "--resume",
-                    &flag("state.json"),
-                ],
-                &other_settings[..],
-            ]
-            .concat(),
+            &[&["--batches", "1", "--out", &flag("c.jsonl"), "--resume", &flag("state.json")], &other_settings[..]]
+                .concat(),
         )
         .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("different groups or a different configuration"),
-            "{err:#}"
-        );
-        let err = run_with(&[
-            "--batches",
-            "1",
-            "--out",
-            &flag("d.jsonl"),
-            "--split",
-            "val",
-        ])
-        .unwrap_err();
-        assert!(
-            format!("{err:#}").contains("splits present: test, train"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("different groups or a different configuration"), "{err:#}");
+        let err = run_with(&["--batches", "1", "--out", &flag("d.jsonl"), "--split", "val"]).unwrap_err();
+        assert!(format!("{err:#}").contains("splits present: test, train"), "{err:#}");
         let err = run_sized("20", &["--batches", "1", "--out", &flag("e.jsonl")]).unwrap_err();
         assert!(format!("{err:#}").contains("en: 12 groups"), "{err:#}");
         assert!(!path("e.jsonl").exists() && !path("e.jsonl.tmp").exists());
@@ -604,23 +485,12 @@ mod tests {
     fn duplicate_rows_are_reported_with_file_and_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dup.parquet");
-        let rows = vec![
-            row("q0", "en", "train"),
-            row("q1", "en", "train"),
-            row("q0", "en", "train"),
-        ];
+        let rows = vec![row("q0", "en", "train"), row("q1", "en", "train"), row("q0", "en", "train")];
         polyret_ingest::write_pairs(&path, &rows).unwrap();
         let kept = read_rows(std::slice::from_ref(&path), "train").unwrap();
         let err = group_index(&kept, std::slice::from_ref(&path)).unwrap_err();
         let msg = format!("{err:#}");
-        assert!(
-            msg.contains(&format!(
-                "{} row 1 and {} row 3",
-                path.display(),
-                path.display()
-            )),
-            "{msg}"
-        );
+        assert!(msg.contains(&format!("{} row 1 and {} row 3", path.display(), path.display())), "{msg}");
         assert!(msg.contains("`q0`") && msg.contains("`en` twice"), "{msg}");
     }
 }

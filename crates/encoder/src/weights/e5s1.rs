@@ -76,9 +76,11 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], EncoderError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            truncated(self.path, format!("{what} needs {n} bytes at offset {}", self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| truncated(self.path, format!("{what} needs {n} bytes at offset {}", self.pos)))?;
         let out = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(out)
@@ -145,18 +147,8 @@ fn parse(bytes: &[u8], path: &Path) -> Result<(E5s1Header, BTreeMap<String, Name
     let norm_bytes = c.u32("normalisation bytes")? as usize;
     c.take(norm_bytes, "normalisation map")?;
 
-    let header = E5s1Header {
-        version,
-        hidden,
-        layers,
-        heads,
-        intermediate,
-        vocab,
-        max_positions,
-        type_vocab,
-        eps,
-        pad_id,
-    };
+    let header =
+        E5s1Header { version, hidden, layers, heads, intermediate, vocab, max_positions, type_vocab, eps, pad_id };
     let entries = c.count("tensor count")?;
     let mut raw: BTreeMap<String, (u8, usize, &[u8])> = BTreeMap::new();
     for _ in 0..entries {
@@ -175,8 +167,7 @@ fn parse(bytes: &[u8], path: &Path) -> Result<(E5s1Header, BTreeMap<String, Name
 
     let mut out = BTreeMap::new();
     let mut put = |hf: String, src: &str, shape: Vec<usize>| -> Result<(), EncoderError> {
-        let (dtype, n, data) =
-            raw.remove(src).ok_or_else(|| truncated(path, format!("missing tensor {src}")))?;
+        let (dtype, n, data) = raw.remove(src).ok_or_else(|| truncated(path, format!("missing tensor {src}")))?;
         let expected: usize = shape.iter().product();
         if n != expected {
             return Err(truncated(path, format!("tensor {src} has {n} values, expected {shape:?}")));

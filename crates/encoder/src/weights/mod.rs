@@ -58,9 +58,8 @@ impl WeightMap {
     /// Builds a map from named tensors read from `source` (kept for error messages). Strips a
     /// `bert.` / `roberta.` wrapper prefix when every encoder key carries it.
     pub fn new(source: impl Into<PathBuf>, tensors: BTreeMap<String, NamedTensor>) -> Self {
-        let prefix = WRAPPER_PREFIXES
-            .into_iter()
-            .find(|p| tensors.keys().any(|k| k.starts_with(&format!("{p}embeddings."))));
+        let prefix =
+            WRAPPER_PREFIXES.into_iter().find(|p| tensors.keys().any(|k| k.starts_with(&format!("{p}embeddings."))));
         let tensors = tensors
             .into_iter()
             .map(|(name, t)| match prefix.and_then(|p| name.strip_prefix(p)) {
@@ -151,7 +150,10 @@ mod tests {
         weights.take("embeddings.b", &[1]).unwrap();
         weights.take("embeddings.c", &[1]).unwrap();
         let err = weights.finish(vec![]).unwrap_err().to_string();
-        assert!(err.contains("embeddings.b") && err.contains("embeddings.c") && err.contains("model.safetensors"), "{err}");
+        assert!(
+            err.contains("embeddings.b") && err.contains("embeddings.c") && err.contains("model.safetensors"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -109,7 +109,10 @@ impl Manifest {
                     return Err(bad(format!("dataset `{}`: bad file path `{}`", d.name, f.path)));
                 }
                 if !is_hex(&f.sha256, 64) {
-                    return Err(bad(format!("{}/{}: sha256 `{}` is not 64 lowercase hex digits", d.repo, f.path, f.sha256)));
+                    return Err(bad(format!(
+                        "{}/{}: sha256 `{}` is not 64 lowercase hex digits",
+                        d.repo, f.path, f.sha256
+                    )));
                 }
                 if !files.insert(format!("{}/{}", d.repo, f.path)) {
                     return Err(bad(format!("{}/{} listed twice", d.repo, f.path)));

@@ -53,7 +53,12 @@ fn sha256_of(path: &Path) -> Result<String, FetchError> {
 }
 
 /// Puts `file` at its place under `raw_root`, verifying its checksum.
-pub(crate) fn acquire(file: FileRef<'_>, raw_root: &Path, origin: &Origin<'_>, bar: &ProgressBar) -> Result<Acquired, FetchError> {
+pub(crate) fn acquire(
+    file: FileRef<'_>,
+    raw_root: &Path,
+    origin: &Origin<'_>,
+    bar: &ProgressBar,
+) -> Result<Acquired, FetchError> {
     let dest = file.under(raw_root);
     let expected = file.file.sha256.as_str();
     if dest.is_file() {
@@ -68,7 +73,9 @@ pub(crate) fn acquire(file: FileRef<'_>, raw_root: &Path, origin: &Origin<'_>, b
         Origin::Mirror(mirror) => {
             let src = file.under(mirror);
             let input = File::open(&src).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => FetchError::MissingInMirror { file: file.rel_path(), path: src.clone() },
+                std::io::ErrorKind::NotFound => {
+                    FetchError::MissingInMirror { file: file.rel_path(), path: src.clone() }
+                }
                 _ => FetchError::io(&src, e),
             })?;
             copy_verified(input, &src, &dest, expected, bar)?;
@@ -118,7 +125,13 @@ fn download(agent: &ureq::Agent, url: &str, dest: &Path, expected: &str, bar: &P
 
 /// Streams `input` into `dest` through SHA-256 via `dest.tmp`; renames only on a checksum
 /// match. `shown` names the source in errors (the mirror file or the URL).
-fn copy_verified(mut input: impl Read, shown: &Path, dest: &Path, expected: &str, bar: &ProgressBar) -> Result<(), FetchError> {
+fn copy_verified(
+    mut input: impl Read,
+    shown: &Path,
+    dest: &Path,
+    expected: &str,
+    bar: &ProgressBar,
+) -> Result<(), FetchError> {
     let dir = dest.parent().expect("raw paths have a parent");
     std::fs::create_dir_all(dir).map_err(|e| FetchError::io(dir, e))?;
     let mut tmp_name = dest.file_name().expect("raw paths have a file name").to_os_string();

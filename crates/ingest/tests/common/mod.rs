@@ -86,10 +86,7 @@ pub fn write_xquad(root: &Path, edit: impl Fn(&str, bool, &mut Value)) {
         if lang != "ro" {
             let mut r = squad(lang, true);
             edit(lang, true, &mut r);
-            write(
-                &root.join(format!("google-research-datasets/lareqa/xquad-r/{lang}.json")),
-                r.to_string().as_bytes(),
-            );
+            write(&root.join(format!("google-research-datasets/lareqa/xquad-r/{lang}.json")), r.to_string().as_bytes());
         }
     }
 }
@@ -118,10 +115,17 @@ pub fn write_multi30k(root: &Path) {
         ("test_2017_mscoco", &["en", "de", "fr"][..]),
         ("test_2018_flickr", &["en", "de", "fr", "cs"][..]),
     ] {
-        let ids = if stem.contains("mscoco") { "COCO_val2014_1.jpg#11\nCOCO_val2014_2.jpg#22\n" } else { "100.jpg\n200.jpg\n" };
+        let ids = if stem.contains("mscoco") {
+            "COCO_val2014_1.jpg#11\nCOCO_val2014_2.jpg#22\n"
+        } else {
+            "100.jpg\n200.jpg\n"
+        };
         write(&d.join(format!("task1/image_splits/{stem}.txt")), ids.as_bytes());
         for lang in langs {
-            write_gz(&d.join(format!("task1/raw/{stem}.{lang}.gz")), &format!("{stem} one {lang}\r\n{stem} two {lang}\n"));
+            write_gz(
+                &d.join(format!("task1/raw/{stem}.{lang}.gz")),
+                &format!("{stem} one {lang}\r\n{stem} two {lang}\n"),
+            );
         }
     }
 }

@@ -28,8 +28,10 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
             vocab.insert(format!("{lang}{word}"), id.into());
         }
     }
-    let special = |id: u32, content: &str| serde_json::json!({"id": id, "content": content, "single_word": false,
-        "lstrip": false, "rstrip": false, "normalized": false, "special": true});
+    let special = |id: u32, content: &str| {
+        serde_json::json!({"id": id, "content": content, "single_word": false,
+        "lstrip": false, "rstrip": false, "normalized": false, "special": true})
+    };
     let tokenizer = serde_json::json!({
         "version": "1.0", "truncation": null, "padding": null,
         "added_tokens": [special(0, "[PAD]"), special(1, "[CLS]"), special(2, "[SEP]"), special(3, "[UNK]")],
@@ -53,7 +55,9 @@ pub fn pairs(dir: &Path) -> PathBuf {
     let mut rows = Vec::new();
     for g in 0..GROUPS {
         for lang in LANGS {
-            let words = |base: usize, n: usize| (0..n).map(|k| format!("{lang}{}", (base + k * 7) % 200)).collect::<Vec<_>>().join(" ");
+            let words = |base: usize, n: usize| {
+                (0..n).map(|k| format!("{lang}{}", (base + k * 7) % 200)).collect::<Vec<_>>().join(" ")
+            };
             rows.push(PairRow {
                 group_id: format!("q{g}"),
                 query_lang: lang.into(),
@@ -105,4 +109,3 @@ validate_every = 4
     std::fs::write(&path, text).unwrap();
     path
 }
-
