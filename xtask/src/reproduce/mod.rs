@@ -151,8 +151,29 @@ fn run_trainer(trainer: &Path, config: &Path, spec: &RunSpec, overrides: &[Strin
         bail!("run {} failed", spec.dir.display());
     }
     let seconds = started.elapsed().as_secs_f64();
+    prune(&spec.dir)?;
     let timing = serde_json::json!({"wall_seconds": seconds, "overrides": overrides});
     std::fs::write(spec.dir.join("timing.json"), serde_json::to_string_pretty(&timing)?)?;
     eprintln!("   {:.1} min", seconds / 60.0);
+    Ok(())
+}
+
+/// Removes what a finished run no longer needs, ~1.4 GB of its ~1.9 GB: the resume checkpoint
+/// (the final model stays in `model/`) and the TREC run files of its evaluations (the report
+/// reads `results.json` and `per_query.tsv`; `polyret eval` writes TREC files on demand).
+fn prune(dir: &Path) -> anyhow::Result<()> {
+    let remove = |path: &Path| std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()));
+    if dir.join("checkpoint").is_dir() {
+        remove(&dir.join("checkpoint"))?;
+    }
+    for model in std::fs::read_dir(dir.join("eval"))?.filter_map(Result::ok) {
+        for bench in std::fs::read_dir(model.path())?.filter_map(Result::ok) {
+            for entry in std::fs::read_dir(bench.path())?.filter_map(Result::ok) {
+                if entry.path().is_dir() {
+                    remove(&entry.path())?;
+                }
+            }
+        }
+    }
     Ok(())
 }

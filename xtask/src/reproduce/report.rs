@@ -109,10 +109,11 @@ fn fmt_p(p: Option<f64>) -> String {
 fn load(specs: &[RunSpec]) -> anyhow::Result<BTreeMap<String, Evaluations>> {
     let mut out: BTreeMap<String, Evaluations> = BTreeMap::new();
     for spec in specs {
-        let eval = spec.dir.join("eval");
-        if !eval.is_dir() {
+        // Only finished runs: an interrupted one may hold some of its evaluations.
+        if !super::is_done(&spec.dir) {
             continue;
         }
+        let eval = spec.dir.join("eval");
         for label in std::fs::read_dir(&eval)?.filter_map(Result::ok) {
             let name = label.file_name().to_string_lossy().into_owned();
             let model = if name.contains('+') { spec.strategy.clone() } else { REFERENCE.to_string() };
@@ -172,7 +173,7 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
     let mut md = String::new();
     let mut summary = json!({"command": command, "training_languages": seen, "benchmarks": {}});
     let seeds: BTreeSet<u64> = specs.iter().map(|s| s.seed).collect();
-    let done: Vec<&RunSpec> = specs.iter().filter(|s| s.dir.join("summary.json").is_file()).collect();
+    let done: Vec<&RunSpec> = specs.iter().filter(|s| super::is_done(&s.dir)).collect();
     let run_seconds: f64 = done
         .iter()
         .filter_map(|s| std::fs::read_to_string(s.dir.join("timing.json")).ok())
@@ -352,6 +353,9 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         };
+        if !super::is_done(&spec.dir) {
+            continue;
+        }
         let (Some(s), t) = (read("summary.json"), read("timing.json")) else { continue };
         let minutes =
             t.as_ref().and_then(|t| t["wall_seconds"].as_f64()).map_or("—".into(), |w| format!("{:.1}", w / 60.0));
