@@ -7,7 +7,7 @@ use polyret_ingest::{DocRow, EvalSet};
 
 use crate::embed::{Embedder, Role};
 use crate::error::{EvalError, Result};
-use crate::evaluate::{CorpusLayout, evaluated_languages};
+use crate::evaluate::{CorpusLayout, Selection};
 use crate::search::{ExactIndex, Hit};
 
 /// The documents of a set (optionally only some languages), embedded and indexed.
@@ -17,7 +17,8 @@ pub struct CorpusSearch<'a> {
 }
 
 impl<'a> CorpusSearch<'a> {
-    /// Embeds the corpus of `set` (documents in `langs` only, when given) as passages, using
+    /// Embeds the corpus of `set` (documents in `langs` only, when given; a set with subsets
+    /// keeps the subsets wholly in `langs`, as evaluation does) as passages, using
     /// the embedding cache in `cache_dir` when given — the same cache entry `evaluate` uses
     /// for the same languages.
     pub fn build(
@@ -26,8 +27,7 @@ impl<'a> CorpusSearch<'a> {
         langs: Option<&[String]>,
         cache_dir: Option<&Path>,
     ) -> Result<Self> {
-        let langs = evaluated_languages(set, langs)?;
-        let layout = CorpusLayout::new(set, &langs);
+        let layout = CorpusLayout::new(set, &Selection::new(set, langs)?);
         if layout.docs.is_empty() {
             return Err(EvalError::data(&set.name, "no documents in the requested languages"));
         }

@@ -7,13 +7,13 @@
 //! of the row, the pool the whole row. A query's own document (same id: caption and bitext
 //! sets) is masked out of the row before anything is ranked.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use polyret_ingest::EvalSet;
+use polyret_ingest::{DocRow, EvalSet};
 use sha2::{Digest, Sha256};
 
 use crate::bias::{BIAS_TOP_K, PoolRanking, language_bias};
@@ -146,16 +146,55 @@ struct Prepared<'a> {
     corpus: CorpusLayout<'a>,
 }
 
-/// Checks a language filter against the set; returns the evaluated languages, sorted.
-pub(crate) fn evaluated_languages(set: &EvalSet, filter: Option<&[String]>) -> Result<Vec<String>> {
-    let present = set.languages();
-    if let Some(l) = filter.and_then(|f| f.iter().find(|l| !present.contains(l))) {
-        return Err(EvalError::data(
-            &set.name,
-            format!("language {l} is not in the set (it has {})", present.join(" ")),
-        ));
+/// What a language filter selects from a set: its languages (sorted) and, for a set with
+/// subsets, only the subsets wholly in them — `tatoeba` with `de,en` is `deu-eng`, not the
+/// English side of every `xxx-eng` (the rule of [`EvalSet::select_languages`]). Evaluation
+/// and [`crate::CorpusSearch`] select through this, so they agree.
+pub(crate) struct Selection<'a> {
+    pub langs: Vec<String>,
+    partial_subsets: HashSet<&'a str>,
+}
+
+impl<'a> Selection<'a> {
+    /// Checks `filter` against the set (`None`: every language).
+    pub fn new(set: &'a EvalSet, filter: Option<&[String]>) -> Result<Self> {
+        let present = set.languages();
+        let Some(filter) = filter else {
+            return Ok(Self { langs: present, partial_subsets: HashSet::new() });
+        };
+        if let Some(l) = filter.iter().find(|l| !present.contains(l)) {
+            return Err(EvalError::data(
+                &set.name,
+                format!("language {l} is not in the set (it has {})", present.join(" ")),
+            ));
+        }
+        let partial_subsets = set.partial_subsets(filter);
+        let subsets: HashSet<&str> = set.corpus.iter().filter_map(|d| d.subset.as_deref()).collect();
+        if !subsets.is_empty() && subsets.iter().all(|s| partial_subsets.contains(s)) {
+            return Err(EvalError::data(
+                &set.name,
+                format!(
+                    "no subset has all its languages in {} (Tatoeba pairs each language with en: add en)",
+                    filter.join(",")
+                ),
+            ));
+        }
+        // A filtered language whose every row sits in a dropped subset is not evaluated.
+        let rows =
+            set.queries.iter().map(|q| (&q.subset, &q.lang)).chain(set.corpus.iter().map(|d| (&d.subset, &d.lang)));
+        let langs: BTreeSet<String> = rows
+            .filter(|(subset, lang)| {
+                filter.contains(lang) && subset.as_deref().is_none_or(|s| !partial_subsets.contains(s))
+            })
+            .map(|(_, lang)| lang.clone())
+            .collect();
+        Ok(Self { langs: langs.into_iter().collect(), partial_subsets })
     }
-    Ok(present.into_iter().filter(|l| filter.is_none_or(|f| f.contains(l))).collect())
+
+    /// Whether a row of this subset and language is selected.
+    pub fn keeps(&self, subset: Option<&str>, lang: &str) -> bool {
+        self.langs.iter().any(|l| l == lang) && subset.is_none_or(|s| !self.partial_subsets.contains(s))
+    }
 }
 
 /// The documents of a set in some languages, in ranking order, with their distinct texts.
@@ -172,9 +211,10 @@ pub(crate) struct CorpusLayout<'a> {
 }
 
 impl<'a> CorpusLayout<'a> {
-    /// Lays out the documents of `set` whose language is in `langs`.
-    pub fn new(set: &'a EvalSet, langs: &[String]) -> Self {
-        let mut docs: Vec<usize> = (0..set.corpus.len()).filter(|&i| langs.contains(&set.corpus[i].lang)).collect();
+    /// Lays out the documents of `set` that `selection` keeps.
+    pub fn new(set: &'a EvalSet, selection: &Selection) -> Self {
+        let kept = |d: &DocRow| selection.keeps(d.subset.as_deref(), &d.lang);
+        let mut docs: Vec<usize> = (0..set.corpus.len()).filter(|&i| kept(&set.corpus[i])).collect();
         let key = |i: usize| {
             let d = &set.corpus[i];
             (d.subset.as_deref(), d.lang.as_str(), d.docid.as_bytes())
@@ -220,10 +260,13 @@ fn prepare<'a>(set: &'a EvalSet, filter: Option<&[String]>) -> Result<Prepared<'
             ));
         }
     }
-    let langs = evaluated_languages(set, filter)?;
+    let selection = Selection::new(set, filter)?;
+    let corpus = CorpusLayout::new(set, &selection);
+    let kept: Vec<usize> = (0..set.queries.len())
+        .filter(|&i| selection.keeps(set.queries[i].subset.as_deref(), &set.queries[i].lang))
+        .collect();
+    let langs = selection.langs;
     let lang_index: HashMap<&str, usize> = langs.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-    let keep = |l: &str| lang_index.contains_key(l);
-    let corpus = CorpusLayout::new(set, &langs);
     let docs = &corpus.docs;
     let subset_of = |i: usize| set.corpus[i].subset.as_deref();
     let doc_lang: Vec<usize> = docs.iter().map(|&i| lang_index[set.corpus[i].lang.as_str()]).collect();
@@ -253,7 +296,6 @@ fn prepare<'a>(set: &'a EvalSet, filter: Option<&[String]>) -> Result<Prepared<'
         }
     }
     let mut query_texts = Vec::new();
-    let kept: Vec<usize> = (0..set.queries.len()).filter(|&i| keep(&set.queries[i].lang)).collect();
     let text_ids = distinct(kept.iter().map(|&i| set.queries[i].text.as_str()), &mut query_texts);
     let mut queries = Vec::new();
     let mut unranked = 0usize;
@@ -549,26 +591,6 @@ fn gather(matrix: &[f32], dim: usize, rows: impl Iterator<Item = usize>) -> Vec<
 /// non-finite score.
 pub fn evaluate(embedder: &dyn Embedder, set: &EvalSet, opts: &EvalOptions) -> Result<Evaluation> {
     let start = Instant::now();
-    // With a language filter, a set with subsets keeps only the subsets wholly in it
-    // (`EvalSet::select_languages`): `tatoeba` with `de,en` is `deu-eng`, not every English side.
-    let selected;
-    let set = match opts.langs.as_deref() {
-        Some(langs) if set.corpus.iter().any(|d| d.subset.is_some()) => {
-            evaluated_languages(set, Some(langs))?;
-            selected = set.select_languages(langs);
-            if selected.queries.is_empty() {
-                return Err(EvalError::data(
-                    &set.name,
-                    format!(
-                        "no subset has all its languages in {} (Tatoeba pairs each language with en: add en)",
-                        langs.join(",")
-                    ),
-                ));
-            }
-            &selected
-        }
-        _ => set,
-    };
     let p = prepare(set, opts.langs.as_deref())?;
     let dim = embedder.dim();
     let cache = opts.cache_dir.as_deref();
@@ -866,6 +888,18 @@ mod tests {
         let opts = EvalOptions { langs: Some(vec!["de".into()]), ..Default::default() };
         let err = evaluate(&HashEmbedder::new(8), &set, &opts).unwrap_err().to_string();
         assert!(err.contains("no subset has all its languages in de"), "{err}");
+    }
+
+    #[test]
+    fn search_selects_languages_as_evaluation_does() {
+        let set = bitext();
+        let embedder = HashEmbedder::new(8);
+        let langs = ["de".to_string(), "en".to_string()];
+        let search = crate::CorpusSearch::build(&embedder, &set, Some(&langs), None).unwrap();
+        assert_eq!(search.len(), 6, "the 6 texts of deu-eng, not the English side of fra-eng");
+        let hits = search.search(&embedder, "der Hund", 10).unwrap();
+        assert!(hits.iter().all(|(_, d)| d.subset.as_deref() == Some("deu-eng")));
+        assert!(crate::CorpusSearch::build(&embedder, &set, Some(&langs[..1]), None).is_err());
     }
 
     #[test]

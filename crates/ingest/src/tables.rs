@@ -244,16 +244,10 @@ impl EvalSet {
     /// languages are all in `langs`, so `de,fr,en` selects `deu-eng` and `fra-eng` rather than
     /// the English side of every subset.
     pub fn select_languages(&self, langs: &[String]) -> EvalSet {
-        let wanted = |l: &str| langs.iter().any(|w| w == l);
-        let mut subset_ok: HashMap<&str, bool> = HashMap::new();
-        let rows =
-            self.queries.iter().map(|q| (&q.subset, &q.lang)).chain(self.corpus.iter().map(|d| (&d.subset, &d.lang)));
-        for (subset, lang) in rows {
-            if let Some(s) = subset {
-                *subset_ok.entry(s).or_insert(true) &= wanted(lang);
-            }
-        }
-        let keep = |subset: &Option<String>, lang: &str| wanted(lang) && subset.as_deref().is_none_or(|s| subset_ok[s]);
+        let partial = self.partial_subsets(langs);
+        let keep = |subset: &Option<String>, lang: &str| {
+            langs.iter().any(|w| w == lang) && subset.as_deref().is_none_or(|s| !partial.contains(s))
+        };
         let queries: Vec<QueryRow> = self.queries.iter().filter(|q| keep(&q.subset, &q.lang)).cloned().collect();
         let corpus: Vec<DocRow> = self.corpus.iter().filter(|d| keep(&d.subset, &d.lang)).cloned().collect();
         let qids: HashSet<&str> = queries.iter().map(|q| q.qid.as_str()).collect();
@@ -265,6 +259,14 @@ impl EvalSet {
             .cloned()
             .collect();
         EvalSet { name: self.name.clone(), queries, corpus, qrels }
+    }
+
+    /// The subsets with a query or document in a language outside `langs`: a language
+    /// selection drops them whole (see [`EvalSet::select_languages`]).
+    pub fn partial_subsets(&self, langs: &[String]) -> HashSet<&str> {
+        let rows =
+            self.queries.iter().map(|q| (&q.subset, &q.lang)).chain(self.corpus.iter().map(|d| (&d.subset, &d.lang)));
+        rows.filter_map(|(subset, lang)| subset.as_deref().filter(|_| !langs.contains(lang))).collect()
     }
 
     /// Sorted, de-duplicated languages of queries and corpus.

@@ -5,7 +5,7 @@
 //!
 //! Runs are separate `trainer` processes under `runs/reproduce/<strategy>-seed<k>`; a run that
 //! finished (its `summary.json` and evaluations exist) is not repeated, so an interrupted study
-//! continues where it stopped.
+//! continues where it stopped — under the same config and overrides only (`study.json`).
 
 mod report;
 
@@ -81,12 +81,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut order: Vec<usize> = (0..specs.len()).collect();
     order.sort_by_key(|&i| if sensitivity(&specs[i]) { (1, specs[i].seed, i) } else { (0, 0, i) });
     let started = Instant::now();
+    let mut overrides = args.overrides.clone();
+    if args.full {
+        overrides.extend(FULL_SIZE.iter().map(|s| s.to_string()));
+    }
+    check_settings(&args.runs, &args.config, &overrides, !args.report_only)?;
     if !args.report_only {
         let trainer = trainer_binary(&args.runs)?;
-        let mut overrides = args.overrides.clone();
-        if args.full {
-            overrides.extend(FULL_SIZE.iter().map(|s| s.to_string()));
-        }
         for (i, spec) in order.iter().map(|&k| &specs[k]).enumerate() {
             if is_done(&spec.dir) {
                 eprintln!("== [{}/{}] {} seed {}: done earlier", i + 1, specs.len(), spec.strategy, spec.seed);
@@ -113,6 +114,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
     )?;
     println!("wrote {} and {}", args.results.join("REPORT.md").display(), args.results.join("summary.json").display());
+    Ok(())
+}
+
+/// The settings every run of a runs directory shares, kept in `<runs>/study.json`: finished runs
+/// are only reused (and reported) under the config and `--set` overrides they were made with, so
+/// changing either never mixes runs of two settings in one report.
+fn check_settings(runs: &Path, config: &Path, overrides: &[String], record: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
+    let parsed: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
+    let settings = serde_json::json!({"config": parsed, "overrides": overrides});
+    let path = runs.join("study.json");
+    if let Ok(previous) = std::fs::read_to_string(&path) {
+        let previous: serde_json::Value =
+            serde_json::from_str(&previous).with_context(|| format!("parsing {}", path.display()))?;
+        if previous != settings {
+            bail!(
+                "the runs in {} were made with other settings (see {}) than {} with --set {:?}; \
+                 pass another --runs directory, or remove that one to start over",
+                runs.display(),
+                path.display(),
+                config.display(),
+                overrides
+            );
+        }
+    } else if record {
+        std::fs::create_dir_all(runs)?;
+        std::fs::write(&path, serde_json::to_string_pretty(&settings)?)?;
+    }
     Ok(())
 }
 
@@ -176,4 +205,29 @@ fn prune(dir: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_runs_are_reused_only_under_their_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let config = dir.path().join("study.toml");
+        std::fs::write(&config, "[training]\nsteps = 300\n").unwrap();
+        let set = ["sampler.batch_size=16".to_string()];
+        check_settings(&runs, &config, &set, false).unwrap();
+        assert!(!runs.join("study.json").exists(), "--report-only records nothing");
+        check_settings(&runs, &config, &set, true).unwrap();
+        check_settings(&runs, &config, &set, true).unwrap();
+        // Comments and layout do not matter; values and overrides do.
+        std::fs::write(&config, "# the study\n[training]\nsteps    = 300\n").unwrap();
+        check_settings(&runs, &config, &set, false).unwrap();
+        let err = check_settings(&runs, &config, &[], true).unwrap_err().to_string();
+        assert!(err.contains("other settings"), "{err}");
+        std::fs::write(&config, "[training]\nsteps = 400\n").unwrap();
+        assert!(check_settings(&runs, &config, &set, false).is_err());
+    }
 }

@@ -24,7 +24,8 @@ pub struct Args {
     /// Passages to show.
     #[arg(short, long, default_value_t = 10)]
     k: usize,
-    /// Search only these corpus languages (comma-separated).
+    /// Search only these corpus languages (comma-separated); as in `eval`, a set with subsets
+    /// keeps the subsets wholly in them (`tatoeba --langs de,en` is `deu-eng`).
     #[arg(long, value_delimiter = ',')]
     langs: Vec<String>,
     /// Burn backend for the encoder.
