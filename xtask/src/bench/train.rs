@@ -26,7 +26,7 @@ pub struct Args {
     /// Only the main comparison (no ablations, no memory runs).
     #[arg(long)]
     quick: bool,
-    /// Where the runs go (kept for inspection).
+    /// Where the runs go (metrics, batches and summaries kept for inspection; models deleted).
     #[arg(long, default_value = "runs/bench-train")]
     out: PathBuf,
 }
@@ -139,6 +139,13 @@ fn run_polyret(
     let seconds: f64 = timed.iter().map(|t| t.0).sum();
     let pairs: f64 = timed.iter().map(|t| t.1).sum();
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json"))?)?;
+    // The saved model and checkpoint (~1.8 GB a run) are not measured; nine runs of them
+    // filled this machine's disk.
+    for dir in ["model", "checkpoint"].map(|d| out.join(d)) {
+        if dir.is_dir() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
     Ok(Measured { pairs_per_s: pairs / seconds, peak_rss_mib: summary["peak_rss_mib"].as_f64().unwrap_or(f64::NAN) })
 }
 
