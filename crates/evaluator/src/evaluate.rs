@@ -180,15 +180,13 @@ impl<'a> Selection<'a> {
             ));
         }
         // A filtered language whose every row sits in a dropped subset is not evaluated.
+        let mut selection = Self { langs: filter.to_vec(), partial_subsets };
         let rows =
             set.queries.iter().map(|q| (&q.subset, &q.lang)).chain(set.corpus.iter().map(|d| (&d.subset, &d.lang)));
-        let langs: BTreeSet<String> = rows
-            .filter(|(subset, lang)| {
-                filter.contains(lang) && subset.as_deref().is_none_or(|s| !partial_subsets.contains(s))
-            })
-            .map(|(_, lang)| lang.clone())
-            .collect();
-        Ok(Self { langs: langs.into_iter().collect(), partial_subsets })
+        let langs: BTreeSet<&String> =
+            rows.filter(|(subset, lang)| selection.keeps(subset.as_deref(), lang)).map(|(_, lang)| lang).collect();
+        selection.langs = langs.into_iter().cloned().collect();
+        Ok(selection)
     }
 
     /// Whether a row of this subset and language is selected.

@@ -105,14 +105,10 @@ fn fmt_p(p: Option<f64>) -> String {
     }
 }
 
-/// Loads every run's evaluations: benchmark → model → one result per seed.
-fn load(specs: &[RunSpec]) -> anyhow::Result<BTreeMap<String, Evaluations>> {
+/// Loads the evaluations of finished runs: benchmark → model → one result per seed.
+fn load(done: &[&RunSpec]) -> anyhow::Result<BTreeMap<String, Evaluations>> {
     let mut out: BTreeMap<String, Evaluations> = BTreeMap::new();
-    for spec in specs {
-        // Only finished runs: an interrupted one may hold some of its evaluations.
-        if !super::is_done(&spec.dir) {
-            continue;
-        }
+    for spec in done {
         let eval = spec.dir.join("eval");
         for label in std::fs::read_dir(&eval)?.filter_map(Result::ok) {
             let name = label.file_name().to_string_lossy().into_owned();
@@ -167,13 +163,14 @@ fn display_name(model: &str) -> String {
 
 /// Writes the report and the machine-readable summary.
 pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, seconds: f64) -> anyhow::Result<()> {
-    let all = load(specs)?;
+    // Only finished runs: an interrupted one may hold some of its evaluations.
+    let done: Vec<&RunSpec> = specs.iter().filter(|s| super::is_done(&s.dir)).collect();
+    let all = load(&done)?;
     let seen = training_languages(config)?;
     std::fs::create_dir_all(results.join("figures"))?;
     let mut md = String::new();
     let mut summary = json!({"command": command, "training_languages": seen, "benchmarks": {}});
     let seeds: BTreeSet<u64> = specs.iter().map(|s| s.seed).collect();
-    let done: Vec<&RunSpec> = specs.iter().filter(|s| super::is_done(&s.dir)).collect();
     let run_seconds: f64 = done
         .iter()
         .filter_map(|s| std::fs::read_to_string(s.dir.join("timing.json")).ok())
@@ -347,15 +344,12 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
         writeln!(md, "| run | wall time (min) | train loss, first → last 10% of steps | pairs/s | peak memory (MiB) |");
     let _ = writeln!(md, "|---|---:|---|---:|---:|");
     let mut runs_json = Vec::new();
-    for spec in specs {
+    for spec in &done {
         let read = |f: &str| {
             std::fs::read_to_string(spec.dir.join(f))
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         };
-        if !super::is_done(&spec.dir) {
-            continue;
-        }
         let (Some(s), t) = (read("summary.json"), read("timing.json")) else { continue };
         let minutes =
             t.as_ref().and_then(|t| t["wall_seconds"].as_f64()).map_or("—".into(), |w| format!("{:.1}", w / 60.0));
