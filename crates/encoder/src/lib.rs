@@ -21,6 +21,7 @@ mod backend;
 mod config;
 mod encoder;
 mod error;
+mod hf_tokenizer;
 mod io;
 mod model;
 pub mod ops;
@@ -34,6 +35,7 @@ pub use encoder::{
     save_model_dir, sentence_embeddings,
 };
 pub use error::EncoderError;
+pub use hf_tokenizer::VERBATIM_TOKENIZER_CLASS;
 pub use io::{replace_dir, tmp_path, write_atomic};
 pub use model::{Attention, BertModel, Embeddings, FeedForward, Layer, Mode, ModelInput, TokenBatch, cls, mean_pool};
 pub use tokenizer::{TextTokenizer, pad_batch, pad_batch_to};

@@ -353,6 +353,18 @@ impl BertModel {
                 },
             });
         }
+        // Layers the config does not build would be dropped silently: a truncated model.
+        if let Some(deepest) = w.highest_index("encoder.layer.").filter(|&i| i >= config.num_hidden_layers) {
+            return Err(EncoderError::Weights {
+                path: w.source().to_owned(),
+                message: format!(
+                    "the weights have {} layers but the config (num_hidden_layers) builds {}; \
+                     the config does not belong to these weights",
+                    deepest + 1,
+                    config.num_hidden_layers
+                ),
+            });
+        }
         let mut absent = Vec::new();
         let pooler = if w.contains("pooler.dense.weight") {
             Some(linear(take_linear(w, "pooler.dense", h, h)?, device))
@@ -590,6 +602,22 @@ fn export_norm(out: &mut BTreeMap<String, NamedTensor>, prefix: &str, n: &LayerN
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config with fewer layers than its weights is an error, not a warning about unused
+    /// tensors and a silently truncated model.
+    #[test]
+    fn a_config_with_fewer_layers_than_the_weights_is_an_error() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
+        let text = std::fs::read_to_string(fixture.join("config.json")).unwrap();
+        let mut config: BertConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(config.num_hidden_layers, 2);
+        config.num_hidden_layers = 1;
+        let source = fixture.join("model.safetensors");
+        let weights = WeightMap::new(&source, crate::weights::read_safetensors(&source).unwrap());
+        let device = crate::BackendKind::Flex.device();
+        let err = BertModel::from_weights(&config, weights, &device).err().expect("an error").to_string();
+        assert!(err.contains("model.safetensors") && err.contains("2 layers") && err.contains("builds 1"), "{err}");
+    }
 
     #[test]
     fn dropout_mask_is_deterministic_scaled_and_close_to_p() {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{ModelWrapper, Tokenizer, TruncationParams};
 
 use crate::EncoderError;
 use crate::model::TokenBatch;
@@ -68,6 +68,32 @@ impl TextTokenizer {
             .encode_batch(inputs, true)
             .map_err(|e| EncoderError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
         Ok(encodings.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// The id of `token` in the vocabulary (special tokens included).
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Whether `token` is one of the tokenizer's special tokens.
+    pub fn is_special_token(&self, token: &str) -> bool {
+        self.inner.get_added_tokens_decoder().values().any(|t| t.special && t.content == token)
+    }
+
+    /// The tokenization algorithm of `tokenizer.json`: `WordPiece`, `Unigram`, `BPE` or `WordLevel`.
+    pub fn model_kind(&self) -> &'static str {
+        match self.inner.get_model() {
+            ModelWrapper::WordPiece(_) => "WordPiece",
+            ModelWrapper::Unigram(_) => "Unigram",
+            ModelWrapper::BPE(_) => "BPE",
+            ModelWrapper::WordLevel(_) => "WordLevel",
+        }
+    }
+
+    /// Whether a text that ends with a space keeps a final lone `▁` piece (SentencePiece
+    /// tokenizers in the XLM-R shape do).
+    pub fn keeps_trailing_space_piece(&self) -> bool {
+        self.inner.encode("a ", false).is_ok_and(|e| e.get_tokens().last().is_some_and(|t| t == "\u{2581}"))
     }
 
     /// Pads `sequences` to the longest among them.

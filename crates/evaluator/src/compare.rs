@@ -102,8 +102,12 @@ pub fn randomization_test(a: &[f64], b: &[f64], weights: &[f64], permutations: u
 }
 
 /// Compares `results` (first = baseline) on `metrics` in every setting they share.
-/// Errors if they were computed on different data or rank different queries.
+/// Errors if they were computed on different data or rank different queries, or if
+/// `permutations` is 0 (no test: every p-value would read 1).
 pub fn compare(results: &[LoadedResults], metrics: &[Metric], permutations: usize, seed: u64) -> Result<Comparison> {
+    if permutations == 0 {
+        return Err(EvalError::Compare("permutations must be at least 1 (0 runs no test; p would read 1)".into()));
+    }
     let base = results.first().ok_or_else(|| EvalError::Compare("nothing to compare".into()))?;
     for r in &results[1..] {
         if r.report.dataset.content_sha256 != base.report.dataset.content_sha256 {
@@ -215,6 +219,12 @@ mod tests {
         let b: Vec<f64> = (0..n).map(|i| ((i * 53) % 11) as f64).collect();
         let p = randomization_test(&a, &b, &w, 2000, 7);
         assert!(p > 0.05, "{p}");
+    }
+
+    #[test]
+    fn zero_permutations_is_an_error_not_p_equals_one() {
+        let err = compare(&[], &[Metric::Map], 0, 0).unwrap_err().to_string();
+        assert!(err.contains("permutations must be at least 1"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,6 @@ use polyret_encoder::SentenceEncoder;
 use sha2::{Digest, Sha256};
 
 use crate::error::{EvalError, Result};
-use crate::output::write_file;
 
 /// A text embedding model as the evaluator sees it.
 pub trait Embedder {
@@ -99,7 +98,8 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(root.join("embeddings"))
 }
 
-const CACHE_MAGIC: &[u8; 8] = b"PRETEMB1";
+/// Version 2 added the checksum; a version-1 file is recomputed.
+const CACHE_MAGIC: &[u8; 8] = b"PRETEMB2";
 /// Texts handed to the embedder per call (one progress-bar step).
 const EMBED_CHUNK: usize = 512;
 
@@ -128,34 +128,51 @@ fn cache_path(dir: &Path, fingerprint: &str, role: Role, texts: &[&str]) -> Path
     dir.join(model).join(format!("{role}-{}.f32", hex::encode(h.finalize())))
 }
 
-/// Reads a cache file; `Ok(None)` when it is missing, an error when it is damaged.
+/// Bytes before the vectors: magic, `n`, `dim`, SHA-256 of the vectors.
+const CACHE_HEADER: usize = 8 + 16 + 32;
+
+/// Reads a cache file; `Ok(None)` when it is missing, and when it is damaged or altered (its
+/// size or its checksum is wrong): then a warning says so and the caller recomputes and
+/// rewrites it. Cached vectors are never used unverified.
 fn read_cache(path: &Path, n: usize, dim: usize) -> Result<Option<Vec<f32>>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(EvalError::io(path, e)),
     };
-    let header = 8 + 16;
-    let bad = |m: &str| EvalError::format(path, None, format!("damaged embedding cache ({m}); delete it"));
-    if bytes.len() < header || &bytes[..8] != CACHE_MAGIC {
-        return Err(bad("bad header"));
+    match decode_cache(&bytes, n, dim) {
+        Ok(values) => Ok(Some(values)),
+        Err(why) => {
+            tracing::warn!("embedding cache {} {why}; recomputing it", path.display());
+            Ok(None)
+        }
+    }
+}
+
+fn decode_cache(bytes: &[u8], n: usize, dim: usize) -> std::result::Result<Vec<f32>, &'static str> {
+    if bytes.len() < CACHE_HEADER || &bytes[..8] != CACHE_MAGIC {
+        return Err("has an unknown format (an older version or not a cache file)");
     }
     let word = |i: usize| u64::from_le_bytes(bytes[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
-    if (word(0), word(1)) != (n as u64, dim as u64) || bytes.len() != header + n * dim * 4 {
-        return Err(bad("wrong size"));
+    if (word(0), word(1)) != (n as u64, dim as u64) || bytes.len() != CACHE_HEADER + n * dim * 4 {
+        return Err("has the wrong size");
     }
-    let values: Vec<f32> =
-        bytes[header..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
-    Ok(Some(values))
+    let payload = &bytes[CACHE_HEADER..];
+    if Sha256::digest(payload).as_slice() != &bytes[24..CACHE_HEADER] {
+        return Err("does not match its checksum (damaged or altered)");
+    }
+    Ok(payload.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
 }
 
 fn write_cache(path: &Path, values: &[f32], n: usize, dim: usize) -> Result<()> {
-    let mut bytes = Vec::with_capacity(24 + values.len() * 4);
+    let payload: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut bytes = Vec::with_capacity(CACHE_HEADER + payload.len());
     bytes.extend_from_slice(CACHE_MAGIC);
     bytes.extend_from_slice(&(n as u64).to_le_bytes());
     bytes.extend_from_slice(&(dim as u64).to_le_bytes());
-    values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
-    write_file(path, &bytes)
+    bytes.extend_from_slice(&Sha256::digest(&payload));
+    bytes.extend_from_slice(&payload);
+    Ok(polyret_files::write_atomic(path, &bytes)?)
 }
 
 /// Embeds distinct `texts` (row-major result in input order), from the cache when it has them.
@@ -256,10 +273,33 @@ mod tests {
         // Another role is another cache entry.
         embed_all(&e, &texts, Role::Query, Some(dir.path()), "test").unwrap();
         assert_eq!(e.seen.get(), 6);
+        // A damaged file is recomputed and rewritten.
         let path = cache_path(dir.path(), &e.fingerprint(), Role::Passage, &texts);
-        std::fs::write(&path, b"PRETEMB1 short").unwrap();
-        let err = embed_all(&e, &texts, Role::Passage, Some(dir.path()), "test").unwrap_err();
-        assert!(err.to_string().contains("damaged embedding cache"), "{err}");
+        std::fs::write(&path, b"PRETEMB2 short").unwrap();
+        let (third, s3) = embed_all(&e, &texts, Role::Passage, Some(dir.path()), "test").unwrap();
+        assert!(!s3.cached && third == first && e.seen.get() == 9);
+        assert!(embed_all(&e, &texts, Role::Passage, Some(dir.path()), "test").unwrap().1.cached);
+    }
+
+    /// One value changed in place, the size unchanged: the checksum catches it, the vectors are
+    /// recomputed (before checksums, the altered value was used and changed the ranking).
+    #[test]
+    fn a_cache_altered_at_the_same_size_is_recomputed() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Counting { inner: HashEmbedder::new(8), seen: Cell::new(0) };
+        let texts = ["one text", "another text"];
+        let (fresh, _) = embed_all(&e, &texts, Role::Query, Some(dir.path()), "test").unwrap();
+        let path = cache_path(dir.path(), &e.fingerprint(), Role::Query, &texts);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 4;
+        bytes[last..].copy_from_slice(&9.5f32.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let (again, stats) = embed_all(&e, &texts, Role::Query, Some(dir.path()), "test").unwrap();
+        assert!(!stats.cached, "the altered cache was used");
+        assert_eq!(again, fresh);
+        assert_eq!(e.seen.get(), 4);
+        assert_eq!(std::fs::read(&path).unwrap().len(), bytes.len());
+        assert!(embed_all(&e, &texts, Role::Query, Some(dir.path()), "test").unwrap().1.cached, "rewritten intact");
     }
 
     #[test]

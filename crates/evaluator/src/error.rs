@@ -54,6 +54,12 @@ pub enum EvalError {
     },
 }
 
+impl From<polyret_files::Error> for EvalError {
+    fn from(e: polyret_files::Error) -> Self {
+        Self::Io { path: e.path, source: e.source }
+    }
+}
+
 impl EvalError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io { path: path.to_owned(), source }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use polyret_files::{AtomicFile, NewDirs};
 use polyret_ingest::{DocRow, EvalSet};
 use sha2::{Digest, Sha256};
 
@@ -20,7 +21,6 @@ use crate::bias::{BIAS_TOP_K, PoolRanking, language_bias};
 use crate::embed::{EmbedStats, Embedder, Role, embed_all};
 use crate::error::{EvalError, Result};
 use crate::metrics::{MetricValues, mean, measure};
-use crate::output::AtomicFile;
 use crate::report::{
     CellMatrix, DatasetInfo, EvalReport, ModelInfo, OutputFiles, QueryUnit, RESULTS_FORMAT, RunInfo, Scores, Setting,
     SettingScores, Timings, TrecFiles, setting_scores,
@@ -499,37 +499,41 @@ fn rank_row(
     Ok(RowResult { query: qi, ranked, pool })
 }
 
-/// Open run/qrels writers of the exported settings.
+/// Open run/qrels writers of the exported settings. Dropped without [`TrecWriters::commit`]
+/// (the evaluation failed), it leaves nothing behind: the temporaries go, then the folders it
+/// created.
 struct TrecWriters {
     /// Setting → (run, qrels, rankings written).
     files: BTreeMap<Setting, (AtomicFile, AtomicFile, usize)>,
+    /// Folders created for the files, newest first (so a parent goes after its children).
+    /// Declared after `files`: dropped after the temporaries in them.
+    dirs: Vec<NewDirs>,
     dir: Option<PathBuf>,
     tag: String,
 }
 
 impl TrecWriters {
     fn open(dir: Option<&Path>, settings: &[Setting], tag: String) -> Result<Self> {
-        let mut files = BTreeMap::new();
+        let mut writers = Self { files: BTreeMap::new(), dirs: Vec::new(), dir: dir.map(Path::to_owned), tag };
         if let Some(dir) = dir {
             for &s in settings {
+                writers.dirs.insert(0, NewDirs::create(&dir.join(s.name()))?);
                 let run = AtomicFile::create(&dir.join(s.name()).join("run.trec"))?;
                 let qrels = AtomicFile::create(&dir.join(s.name()).join("qrels.trec"))?;
-                files.insert(s, (run, qrels, 0));
+                writers.files.insert(s, (run, qrels, 0));
             }
         }
-        Ok(Self { files, dir: dir.map(Path::to_owned), tag })
+        Ok(writers)
     }
 
     fn write(&mut self, p: &Prepared, run_qid: &str, r: &Ranked) -> Result<()> {
         let Some((run, qrels, written)) = self.files.get_mut(&r.setting) else { return Ok(()) };
         *written += 1;
         for (i, &(pos, score)) in r.run.iter().enumerate() {
-            let res = write_run_line(run.writer(), run_qid, p.docid(pos), i + 1, score, &self.tag);
-            run.check(res)?;
+            write_run_line(run.writer(), run_qid, p.docid(pos), i + 1, score, &self.tag).map_err(|e| run.error(e))?;
         }
         for &(pos, grade) in &r.judged {
-            let res = write_qrels_line(qrels.writer(), run_qid, p.docid(pos), grade);
-            qrels.check(res)?;
+            write_qrels_line(qrels.writer(), run_qid, p.docid(pos), grade).map_err(|e| qrels.error(e))?;
         }
         Ok(())
     }
@@ -537,12 +541,13 @@ impl TrecWriters {
     /// Completes the files of settings that have rankings (a caption set has no monolingual
     /// ranking: its empty files are dropped) and describes them.
     fn commit(self) -> Result<BTreeMap<String, TrecFiles>> {
+        let Self { files, dirs, dir, tag: _ } = self;
         let mut out = BTreeMap::new();
-        for (s, (run, qrels, written)) in self.files {
+        for (s, (run, qrels, written)) in files {
             if written == 0 {
                 drop((run, qrels));
-                // The setting's directory was created for these files; leave no empty folder.
-                if let Some(dir) = &self.dir {
+                // The setting's directory was made for these files; leave no empty folder.
+                if let Some(dir) = &dir {
                     let _ = std::fs::remove_dir(dir.join(s.name()));
                 }
                 continue;
@@ -559,6 +564,7 @@ impl TrecWriters {
                 },
             );
         }
+        dirs.into_iter().for_each(NewDirs::keep);
         Ok(out)
     }
 }
@@ -808,6 +814,44 @@ mod tests {
         let i = r.matrix.query_langs.iter().position(|l| l == q)?;
         let j = r.matrix.corpus_langs.iter().position(|l| l == c)?;
         r.matrix.metric(Metric::Map)[i][j]
+    }
+
+    /// Finite vectors whose dot products overflow: every score is infinite.
+    struct Overflowing;
+
+    impl Embedder for Overflowing {
+        fn fingerprint(&self) -> String {
+            "overflowing".into()
+        }
+        fn dim(&self) -> usize {
+            2
+        }
+        fn embed(&self, texts: &[&str], _: Role) -> Result<Vec<f32>> {
+            Ok(vec![3e38; texts.len() * 2])
+        }
+    }
+
+    /// An evaluation that fails on a non-finite score leaves neither files nor the folders it
+    /// made for them (before, an empty `multilingual/` stayed behind).
+    #[test]
+    fn a_failed_evaluation_leaves_no_folder_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("eval/model/toy");
+        let opts = EvalOptions { out_dir: Some(out.clone()), trec: TrecExport::All, ..EvalOptions::default() };
+        let err = evaluate(&Overflowing, &bitext(), &opts).unwrap_err().to_string();
+        assert!(err.contains("non-finite"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(root.path()).unwrap().count(),
+            0,
+            "{:?}",
+            std::fs::read_dir(root.path()).unwrap().collect::<Vec<_>>()
+        );
+        // An existing output folder stays, and so does what was in it.
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        assert!(evaluate(&Overflowing, &bitext(), &opts).is_err());
+        let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["notes.txt"]);
     }
 
     #[test]

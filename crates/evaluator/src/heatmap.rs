@@ -13,7 +13,6 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{EvalError, Result};
 use crate::metrics::Metric;
-use crate::output::write_file;
 use crate::report::CellMatrix;
 
 /// Where fonts are looked for after `$POLYRET_FONT`.
@@ -140,7 +139,7 @@ pub fn draw(path: &Path, title: &str, matrix: &CellMatrix, metric: Metric) -> Re
         let mut writer = encoder.write_header().map_err(|x| plot_err(x.to_string()))?;
         writer.write_image_data(&pixels).map_err(|x| plot_err(x.to_string()))?;
     }
-    write_file(path, &png_bytes)?;
+    polyret_files::write_atomic(path, &png_bytes)?;
     Ok(true)
 }
 

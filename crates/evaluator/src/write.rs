@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::evaluate::Evaluation;
 use crate::heatmap;
 use crate::metrics::Metric;
-use crate::output::write_file;
 use crate::report::{EvalReport, HEATMAP_FILE, PER_QUERY_FILE, RESULTS_FILE, SUMMARY_FILE, Setting, per_query_tsv};
+use polyret_files::write_atomic as write_file;
 
 /// Measures shown in the summary tables (all of them are in `results.json`).
 const SUMMARY_METRICS: [Metric; 6] =
@@ -34,7 +34,7 @@ pub(crate) fn write_outputs(dir: &Path, evaluation: &mut Evaluation, start: Inst
     report.evaluation_time.total_s = start.elapsed().as_secs_f64();
     write_file(&dir.join(SUMMARY_FILE), summary(report).as_bytes())?;
     let json = serde_json::to_string_pretty(report).expect("reports serialise");
-    write_file(&dir.join(RESULTS_FILE), json.as_bytes())
+    Ok(write_file(&dir.join(RESULTS_FILE), json.as_bytes())?)
 }
 
 fn cell(v: Option<f64>) -> String {

@@ -176,7 +176,7 @@ pub fn select_datasets(only: &[String]) -> Result<Vec<Dataset>, FetchError> {
 pub fn stamp(dataset: Dataset, manifest: &Manifest) -> String {
     let mut h = Sha256::new();
     h.update(format!("polyret-ingest format {FORMAT_VERSION}\ndataset {}\n", dataset.name()));
-    for f in manifest.files_of(dataset.repos()) {
+    for f in manifest.files_of(dataset.manifest_entries()) {
         h.update(format!("{} {} {} {}\n", f.dataset.repo, f.dataset.commit, f.file.path, f.file.sha256));
     }
     hex::encode(h.finalize())
@@ -218,11 +218,11 @@ pub fn fetch_data(opts: &DataOptions) -> Result<FetchReport, FetchError> {
 
     let mut todo = Vec::new();
     for d in datasets {
-        for repo in d.repos() {
-            if manifest.repo(repo).is_none() {
+        for entry in d.manifest_entries() {
+            if manifest.entry(entry).is_none() {
                 return Err(FetchError::Manifest {
                     path: opts.manifest_path(),
-                    message: format!("no entry for {repo}, which dataset {d} reads"),
+                    message: format!("no entry `{entry}`, which dataset {d} reads"),
                 });
             }
         }
@@ -240,9 +240,13 @@ pub fn fetch_data(opts: &DataOptions) -> Result<FetchReport, FetchError> {
     }
 
     // Every input of every dataset to do, once.
-    let repos: Vec<&str> =
-        todo.iter().flat_map(|(d, _)| d.repos().iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
-    let files: Vec<FileRef<'_>> = manifest.files_of(&repos).collect();
+    let entries: Vec<&str> = todo
+        .iter()
+        .flat_map(|(d, _)| d.manifest_entries().iter().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let files: Vec<FileRef<'_>> = manifest.files_of(&entries).collect();
     let origin = match (&opts.mirror, opts.offline) {
         (_, true) => Origin::Offline,
         (Some(m), false) => Origin::Mirror(m),
@@ -257,7 +261,7 @@ pub fn fetch_data(opts: &DataOptions) -> Result<FetchReport, FetchError> {
     progress.finish_and_clear();
 
     let mut errors = Vec::new();
-    let mut failed_repos = BTreeSet::new();
+    let mut failed_entries = BTreeSet::new();
     for (f, outcome) in files.iter().zip(outcomes) {
         match outcome {
             Ok(Acquired::Present) => report.files_present += 1,
@@ -265,22 +269,26 @@ pub fn fetch_data(opts: &DataOptions) -> Result<FetchReport, FetchError> {
             Ok(Acquired::Downloaded) => report.files_downloaded += 1,
             Err(e) => {
                 tracing::error!("{e}");
-                failed_repos.insert(f.dataset.repo.as_str());
+                failed_entries.insert(f.dataset.name.as_str());
                 errors.push(e);
             }
         }
     }
 
     for (d, s) in todo {
-        if d.repos().iter().any(|r| failed_repos.contains(r)) {
+        if d.manifest_entries().iter().any(|e| failed_entries.contains(e)) {
             tracing::error!(dataset = %d, "not ingested: an input file is unavailable");
             continue;
         }
         let spinner = bar(opts.progress, None, "{spinner} {msg}");
         spinner.set_message(format!("ingest {d}"));
         spinner.enable_steady_tick(Duration::from_millis(120));
-        let sources: Vec<Source> =
-            d.repos().iter().filter_map(|r| manifest.repo(r)).map(|m| Source::upstream(&m.repo, &m.commit)).collect();
+        let sources: Vec<Source> = d
+            .manifest_entries()
+            .iter()
+            .filter_map(|e| manifest.entry(e))
+            .map(|m| Source::upstream(&m.repo, &m.commit))
+            .collect();
         let result = d.ingest(&raw).and_then(|ingested| catalog.publish(&ingested, &sources, Some(&s)));
         spinner.finish_and_clear();
         match result {
@@ -334,6 +342,7 @@ mod tests {
         assert_eq!(only(&[]).unwrap(), Dataset::ALL.to_vec());
         assert_eq!(only(&["xquad-r", "tatoeba", "xquad"]).unwrap(), vec![Dataset::Xquad, Dataset::Tatoeba]);
         assert_eq!(only(&["multi30k-test_2016"]).unwrap(), vec![Dataset::Multi30k]);
+        assert_eq!(only(&["tatoeba", "mlqa-r"]).unwrap(), vec![Dataset::MlqaR, Dataset::Tatoeba]);
         let e = only(&["squad"]).unwrap_err().to_string();
         assert!(e.contains("\"squad\"") && e.contains("xflickrco"), "{e}");
     }
@@ -353,5 +362,26 @@ mod tests {
         assert_ne!(stamp(Dataset::XflickrCo, &a), stamp(Dataset::XflickrCo, &b));
         assert_eq!(stamp(Dataset::Tatoeba, &a), stamp(Dataset::Tatoeba, &b));
         assert_ne!(stamp(Dataset::Tatoeba, &a), stamp(Dataset::XflickrCo, &a));
+    }
+
+    #[test]
+    fn one_repository_at_two_commits_feeds_two_datasets() {
+        let entry = |name: &str, commit: &str, path: &str, sha: &str| {
+            format!(
+                "[[dataset]]\nname = \"{name}\"\nrepo = \"google-research-datasets/lareqa\"\ncommit = \"{}\"\nlicense = \"x\"\nfiles = [{{ path = \"{path}\", size = 1, sha256 = \"{}\" }}]\n",
+                commit.repeat(40),
+                sha.repeat(64)
+            )
+        };
+        let manifest = |mlqa_sha: &str| {
+            let text =
+                entry("xquad-r", "1", "xquad-r/en.json", "a") + &entry("mlqa-r", "2", "mlqa-r/en.json", mlqa_sha);
+            Manifest::parse(std::path::Path::new("m.toml"), &text).unwrap()
+        };
+        let (a, b) = (manifest("b"), manifest("c"));
+        assert_eq!(stamp(Dataset::Xquad, &a), stamp(Dataset::Xquad, &b));
+        assert_ne!(stamp(Dataset::MlqaR, &a), stamp(Dataset::MlqaR, &b));
+        let urls: Vec<String> = a.files_of(Dataset::MlqaR.manifest_entries()).map(|f| f.url("https://h")).collect();
+        assert_eq!(urls, [format!("https://h/google-research-datasets/lareqa/{}/mlqa-r/en.json", "2".repeat(40))]);
     }
 }

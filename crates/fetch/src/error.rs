@@ -94,6 +94,12 @@ pub enum FetchError {
     Several(Vec<FetchError>),
 }
 
+impl From<polyret_files::Error> for FetchError {
+    fn from(e: polyret_files::Error) -> Self {
+        Self::Io { path: e.path, source: e.source }
+    }
+}
+
 impl FetchError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         Self::Io { path: path.to_owned(), source }

@@ -151,14 +151,27 @@ pub fn model_dir(options: &ModelOptions) -> PathBuf {
 pub fn ensure_model(options: &ModelOptions) -> Result<PathBuf, FetchError> {
     let dir = model_dir(options);
     if !options.force && is_complete(&dir) {
-        tracing::info!(dir = %dir.display(), "model present, nothing to do");
-        return Ok(dir);
+        let converted_by_us = KNOWN_MODELS.iter().any(|m| m.name == options.name);
+        if !converted_by_us || declares_verbatim_tokenizer(&dir) {
+            tracing::info!(dir = %dir.display(), "model present, nothing to do");
+            return Ok(dir);
+        }
+        // Written by a Polyret that declared a tokenizer class transformers 5 rebuilds
+        // differently from `tokenizer.json`: convert again.
+        tracing::info!(dir = %dir.display(), "model's tokenizer_config.json is out of date, converting again");
     }
     fetch_model(options)
 }
 
 fn is_complete(dir: &Path) -> bool {
     ["config.json", "model.safetensors", "tokenizer.json"].iter().all(|f| dir.join(f).is_file())
+}
+
+fn declares_verbatim_tokenizer(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|config| config["tokenizer_class"] == polyret_encoder::VERBATIM_TOKENIZER_CLASS)
 }
 
 /// Downloads, verifies and converts a model into [`model_dir`]; returns that directory.

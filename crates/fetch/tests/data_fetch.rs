@@ -36,7 +36,7 @@ fn copy_mirror(dest: &Path, datasets: &[Dataset]) {
     let manifest = Manifest::load(&manifest_path()).unwrap();
     let real = real_mirror();
     for d in datasets {
-        for f in manifest.files_of(d.repos()) {
+        for f in manifest.files_of(d.manifest_entries()) {
             let to = f.under(dest);
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             std::fs::copy(f.under(&real), &to).unwrap();
@@ -68,7 +68,7 @@ fn corrupt_one_byte(path: &Path) -> String {
 
 fn manifest_sha(rel: &str) -> String {
     let manifest = Manifest::load(&manifest_path()).unwrap();
-    let all: Vec<_> = manifest.files_of(Dataset::XflickrCo.repos()).collect();
+    let all: Vec<_> = manifest.files_of(Dataset::XflickrCo.manifest_entries()).collect();
     all.iter().find(|f| f.rel_path() == rel).unwrap().file.sha256.clone()
 }
 
@@ -115,7 +115,7 @@ fn second_run_has_nothing_to_do_until_something_changes() {
     let opts = options(&data, Some(&mirror), &["xflickrco"]);
 
     let first = fetch_data(&opts).unwrap();
-    let files = Manifest::load(&manifest_path()).unwrap().files_of(Dataset::XflickrCo.repos()).count();
+    let files = Manifest::load(&manifest_path()).unwrap().files_of(Dataset::XflickrCo.manifest_entries()).count();
     assert_eq!((first.files_copied, first.files_present), (files, 0));
     assert_eq!(first.ingested, vec![(Dataset::XflickrCo, vec!["xflickrco".to_string()])]);
     assert_eq!(first.catalog.read_eval_set("xflickrco").unwrap().corpus.len(), 8 * 2000 - 2);
@@ -209,7 +209,7 @@ fn downloads_verify_checksums_and_report_the_address() {
     let report = fetch_data(&opts).unwrap();
     assert_eq!(
         report.files_downloaded,
-        Manifest::load(&manifest_path()).unwrap().files_of(Dataset::XflickrCo.repos()).count()
+        Manifest::load(&manifest_path()).unwrap().files_of(Dataset::XflickrCo.manifest_entries()).count()
     );
     assert!(report.catalog.table("xflickrco").is_some());
 
@@ -219,7 +219,7 @@ fn downloads_verify_checksums_and_report_the_address() {
     let mut opts2 = options(&data2, None, &["xflickrco"]);
     opts2.url_base = base.clone();
     let err = fetch_data(&opts2).unwrap_err().to_string();
-    let commit = Manifest::load(&manifest_path()).unwrap().repo("e-bug/iglue").unwrap().commit.clone();
+    let commit = Manifest::load(&manifest_path()).unwrap().entry("xflickrco").unwrap().commit.clone();
     assert!(
         err.starts_with(&format!(
             "{base}/e-bug/iglue/{commit}/datasets/xFlickrCO/annotations/de/test.jsonl: checksum mismatch"

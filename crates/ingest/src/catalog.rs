@@ -1,7 +1,8 @@
 //! `catalog.json`: the index of every table under `data/parquet/`, which other crates use to
 //! find tables by name instead of hard-coding paths. Each entry records where the files are,
 //! how many rows they have, their checksums, languages, provenance and notes about what the
-//! reader dropped or decided. The catalog is rewritten atomically after every change.
+//! reader dropped or decided. The catalog is rewritten atomically after every change, under an
+//! exclusive lock on its directory, so concurrent ingests into one data directory all land.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -304,11 +305,38 @@ impl Catalog {
     }
 
     /// Writes every table of `ingested` under the catalog's root (concurrently), records them
+    /// (and the XQuAD split) and saves the catalog once, replacing tables of the same names
+    /// whatever they were (what `fetch-data` does with bundled benchmarks). See
+    /// [`Catalog::publish_with`].
+    pub fn publish(&mut self, ingested: &Ingested, sources: &[Source], stamp: Option<&str>) -> Result<Vec<String>> {
+        self.publish_with(ingested, sources, stamp, Replace::Any)
+    }
+
+    /// Writes every table of `ingested` under the catalog's root (concurrently), records them
     /// (and the XQuAD split) and saves the catalog once. A table whose write fails is not
     /// recorded, so the catalog never lists a table whose files are missing; the others are,
     /// and the first error is returned. Returns the names written.
-    pub fn publish(&mut self, ingested: &Ingested, sources: &[Source], stamp: Option<&str>) -> Result<Vec<String>> {
+    ///
+    /// Exclusive and atomic: the lock on the catalog's directory is held from re-reading the
+    /// catalog file (other processes may have published since it was loaded) through writing
+    /// the tables to saving the catalog, so concurrent publishers neither lose each other's
+    /// entries nor mix their files. `replace` says which existing tables may be replaced; the
+    /// check runs before anything is written.
+    pub fn publish_with(
+        &mut self,
+        ingested: &Ingested,
+        sources: &[Source],
+        stamp: Option<&str>,
+        replace: Replace,
+    ) -> Result<Vec<String>> {
         let root = self.root().to_path_buf();
+        let _lock = polyret_files::DirLock::acquire(&root)?;
+        *self = Self::load_or_new(&self.path)?;
+        if replace == Replace::SameKindUserTable {
+            for table in &ingested.tables {
+                self.check_replaceable(table)?;
+            }
+        }
         let written =
             crate::io::par_map(&ingested.tables, |t| t.write(&root, sources.to_vec(), stamp.map(str::to_string)));
         let mut names = Vec::with_capacity(written.len());
@@ -318,6 +346,7 @@ impl Catalog {
                 Ok(entry) => {
                     tracing::debug!(table = %entry.name, rows = ?entry.rows, "wrote table");
                     names.push(entry.name.clone());
+                    self.remove_stale_parts(&entry);
                     self.upsert(entry);
                 }
                 Err(e) => {
@@ -335,5 +364,154 @@ impl Catalog {
             None => Ok(names),
             Some(e) => Err(e),
         }
+    }
+
+    /// Refuses to replace a table of another kind or a bundled benchmark with `table`.
+    fn check_replaceable(&self, table: &Table) -> Result<()> {
+        let Some(existing) = self.table(&table.name) else { return Ok(()) };
+        let kind = match table.data {
+            TableData::Pairs(_) => TableKind::Pairs,
+            TableData::Eval(_) => TableKind::Eval,
+        };
+        if existing.kind == kind && existing.stamp.is_none() {
+            return Ok(());
+        }
+        let describe = |kind: TableKind| match kind {
+            TableKind::Pairs => "training pairs",
+            TableKind::Eval => "an evaluation set",
+        };
+        let origin = if existing.stamp.is_some() { "bundled benchmark" } else { "user table" };
+        Err(IngestError::WouldReplace {
+            path: self.path.clone(),
+            name: table.name.clone(),
+            existing: format!("{} ({origin})", describe(existing.kind)),
+            new: describe(kind).to_string(),
+        })
+    }
+
+    /// Deletes files of the entry `new` replaces that `new` does not have (an evaluation set
+    /// replaced by pairs leaves no stray `queries.parquet`). Best effort: the catalog no longer
+    /// lists them either way.
+    fn remove_stale_parts(&self, new: &CatalogEntry) {
+        let Some(old) = self.table(&new.name) else { return };
+        for (part, rel) in &old.paths {
+            if !new.paths.contains_key(part) {
+                let _ = std::fs::remove_file(self.root().join(rel));
+            }
+        }
+    }
+}
+
+/// Which existing table of the same name a publish may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Any (bundled benchmarks rebuilt by `fetch-data`, `polyret ingest --force`).
+    Any,
+    /// Only a user table of the same kind: replacing an evaluation set by pairs (or the
+    /// reverse), or a bundled benchmark, is an [`IngestError::WouldReplace`].
+    SameKindUserTable,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::{DocRow, QrelRow, QueryRow};
+
+    fn pairs(name: &str, group: &str) -> Table {
+        let row = PairRow {
+            group_id: group.into(),
+            query_lang: "en".into(),
+            query: "q".into(),
+            positive_lang: "de".into(),
+            positive: "p".into(),
+            negative: None,
+            context: None,
+            split: "train".into(),
+            source: "test".into(),
+        };
+        Table { name: name.into(), data: TableData::Pairs(vec![row]), notes: Vec::new() }
+    }
+
+    fn eval_set(name: &str) -> Table {
+        let doc = |id: &str, lang: &str| DocRow {
+            docid: id.into(),
+            lang: lang.into(),
+            text: format!("text {id}"),
+            group_id: "g".into(),
+            subset: None,
+        };
+        let set = EvalSet {
+            name: name.into(),
+            queries: vec![QueryRow {
+                qid: "q".into(),
+                lang: "en".into(),
+                text: "q".into(),
+                group_id: "g".into(),
+                subset: None,
+            }],
+            corpus: vec![doc("d1", "en"), doc("d2", "de")],
+            qrels: vec![QrelRow { qid: "q".into(), docid: "d2".into(), rel: 1 }],
+        };
+        Table { name: name.into(), data: TableData::Eval(set), notes: Vec::new() }
+    }
+
+    fn one(table: Table) -> Ingested {
+        Ingested { tables: vec![table], xquad_split: None }
+    }
+
+    /// Publishers that each loaded the catalog before the others saved: every table lands, and
+    /// the catalog stays valid JSON (before the lock and unique temporaries, tables were lost
+    /// and concurrent renames of one `catalog.json.tmp` left trailing garbage).
+    #[test]
+    fn concurrent_publishers_lose_no_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CATALOG_FILE);
+        std::thread::scope(|s| {
+            for t in 0..12 {
+                let path = &path;
+                s.spawn(move || {
+                    let mut catalog = Catalog::load_or_new(path).unwrap();
+                    for round in 0..3 {
+                        catalog.publish(&one(pairs(&format!("t{t}-{round}"), "g")), &[], None).unwrap();
+                    }
+                });
+            }
+        });
+        let catalog = Catalog::load(&path).unwrap();
+        assert_eq!(catalog.tables.len(), 36);
+        assert!(catalog.tables.iter().all(|t| catalog.files_intact(t)));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.') || n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_user_table_replaces_another_kind_or_a_benchmark_only_when_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::load_or_new(&dir.path().join(CATALOG_FILE)).unwrap();
+        catalog.publish(&one(eval_set("xquad-r")), &[], Some("stamp")).unwrap();
+        let user = Replace::SameKindUserTable;
+        let err = catalog.publish_with(&one(pairs("xquad-r", "g")), &[], None, user).unwrap_err();
+        assert!(matches!(err, IngestError::WouldReplace { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("an evaluation set (bundled benchmark)") && message.contains("--force"), "{message}");
+        assert_eq!(catalog.table("xquad-r").unwrap().kind, TableKind::Eval, "nothing changed");
+        assert!(
+            dir.path().join("xquad-r/queries.parquet").exists() && !dir.path().join("xquad-r/pairs.parquet").exists()
+        );
+
+        // A user table of the same kind is replaced freely; another kind is not.
+        catalog.publish_with(&one(pairs("mine", "a")), &[], None, user).unwrap();
+        catalog.publish_with(&one(pairs("mine", "b")), &[], None, user).unwrap();
+        assert!(catalog.publish_with(&one(eval_set("mine")), &[], None, user).is_err());
+
+        // Forced: replaced, and the old kind's files are gone.
+        catalog.publish_with(&one(pairs("xquad-r", "g")), &[], None, Replace::Any).unwrap();
+        assert_eq!(catalog.table("xquad-r").unwrap().kind, TableKind::Pairs);
+        assert!(!dir.path().join("xquad-r/queries.parquet").exists());
+        assert_eq!(catalog.read_pairs("xquad-r").unwrap().len(), 1);
     }
 }

@@ -170,6 +170,28 @@ pub enum IngestError {
         /// Comma-separated names the catalog has.
         known: String,
     },
+    /// Publishing would replace a table of another kind, or a bundled benchmark, by a user table.
+    #[error(
+        "{}: table `{name}` already holds {existing}; publishing {new} under that name would replace it \
+         (choose another name, or replace it on purpose with --force)",
+        path.display()
+    )]
+    WouldReplace {
+        /// The catalog file.
+        path: PathBuf,
+        /// The table name.
+        name: String,
+        /// What the catalog has under it now, in words.
+        existing: String,
+        /// What was about to replace it, in words.
+        new: String,
+    },
+}
+
+impl From<polyret_files::Error> for IngestError {
+    fn from(e: polyret_files::Error) -> Self {
+        IngestError::io(e.path, e.source)
+    }
 }
 
 /// Result alias of this crate.

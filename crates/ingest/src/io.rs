@@ -1,10 +1,11 @@
 //! File helpers shared by every reader and writer: whole-file reads with precise errors
 //! (missing, empty, truncated gzip, invalid UTF-8), numbered lines, checksums, and atomic
-//! writes (`X.tmp` then rename) so that a crash never leaves a half-written output behind.
+//! writes (a unique temporary, then rename) so that a crash never leaves a half-written output
+//! behind and concurrent writers never mix their bytes.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Read};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -72,36 +73,14 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// The temporary name an output is written under before the rename: `NAME.tmp` next to it.
-pub fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
-
-/// Writes `path` atomically: `write` fills `NAME.tmp` (created with its parent directories),
-/// which is flushed, synced and renamed over `path` only if `write` succeeds; on failure the
-/// temporary file is removed and `path` is untouched.
+/// Writes `path` atomically ([`polyret_files::AtomicFile`]): `write` fills a temporary with a
+/// unique name next to it (parent directories are created), which is synced and renamed over
+/// `path` only if `write` succeeds; on failure the temporary is removed and `path` is untouched.
 pub fn write_atomic<T>(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<T>) -> Result<T> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| IngestError::io(dir, e))?;
-    }
-    let tmp = tmp_path(path);
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| IngestError::io(&tmp, e))?;
-        let mut out = BufWriter::new(file);
-        let value = write(&mut out)?;
-        out.flush().map_err(|e| IngestError::io(&tmp, e))?;
-        let file = out.into_inner().map_err(|e| IngestError::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| IngestError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| IngestError::io(path, e))?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        // Best effort: the original error is what matters to the caller.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut file = polyret_files::AtomicFile::create(path)?;
+    let value = write(file.writer())?;
+    file.commit()?;
+    Ok(value)
 }
 
 /// Runs `f` on every item on up to `threads` scoped threads and returns the results in
@@ -152,6 +131,7 @@ mod tests {
 
     #[test]
     fn failed_atomic_write_leaves_nothing() {
+        use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/out.bin");
         let r: Result<()> = write_atomic(&p, |w| {
@@ -159,8 +139,7 @@ mod tests {
             Err(IngestError::invalid("x", None, "boom"))
         });
         assert!(r.is_err());
-        assert!(!p.exists());
-        assert!(!tmp_path(&p).exists());
+        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 0, "no target, no temporary");
         write_atomic(&p, |w| w.write_all(b"done").map_err(|e| IngestError::io("x", e))).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"done");
     }

@@ -5,8 +5,8 @@
 //! directory and listed in its `catalog.json` ([`catalog`]), which is how the trainer and the
 //! evaluator find them. Readers:
 //! - bundled benchmarks, read from a raw directory laid out as `OWNER/REPO/PATH` (what
-//!   `polyret-fetch` downloads): [`xquad`] (XQuAD + XQuAD-R), [`multi30k`], [`xflickrco`],
-//!   [`tatoeba`] — see [`Dataset`];
+//!   `polyret-fetch` downloads): [`xquad`] (XQuAD + XQuAD-R), [`mlqa`] (MLQA-R), [`multi30k`],
+//!   [`xflickrco`], [`tatoeba`] — see [`Dataset`];
 //! - user data: [`jsonl::read_jsonl_pairs`] and [`parallel::read_parallel_dir`].
 //!
 //! Language codes are canonicalised on the way in ([`lang`]). Errors name the file and line.
@@ -17,6 +17,7 @@ pub mod error;
 pub mod io;
 pub mod jsonl;
 pub mod lang;
+pub mod mlqa;
 pub mod multi30k;
 pub mod parallel;
 pub mod sentences;
@@ -45,6 +46,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub enum Dataset {
     /// XQuAD + XQuAD-R: `xquad-pairs`, `xquad-r`, `xquad-r-full`.
     Xquad,
+    /// MLQA-R (LAReQA): `mlqa-r`.
+    MlqaR,
     /// Multi30K: `multi30k-pairs` and four test sets.
     Multi30k,
     /// xFlickr&CO: `xflickrco`.
@@ -55,12 +58,14 @@ pub enum Dataset {
 
 impl Dataset {
     /// Every bundled benchmark.
-    pub const ALL: [Dataset; 4] = [Dataset::Xquad, Dataset::Multi30k, Dataset::XflickrCo, Dataset::Tatoeba];
+    pub const ALL: [Dataset; 5] =
+        [Dataset::Xquad, Dataset::MlqaR, Dataset::Multi30k, Dataset::XflickrCo, Dataset::Tatoeba];
 
     /// Name used on the command line (`--only xquad`).
     pub fn name(self) -> &'static str {
         match self {
             Dataset::Xquad => "xquad",
+            Dataset::MlqaR => mlqa::MLQA_R_TABLE,
             Dataset::Multi30k => "multi30k",
             Dataset::XflickrCo => "xflickrco",
             Dataset::Tatoeba => "tatoeba",
@@ -73,13 +78,16 @@ impl Dataset {
         Dataset::ALL.into_iter().find(|d| d.name() == name || d.tables().contains(&name))
     }
 
-    /// GitHub repositories (`OWNER/REPO`) the reader reads from.
-    pub fn repos(self) -> &'static [&'static str] {
+    /// Names of the `data/manifest.toml` entries (each one repository at one commit) whose
+    /// files the reader reads. One repository can have several entries: LAReQA's XQuAD-R and
+    /// MLQA-R are pinned to different commits.
+    pub fn manifest_entries(self) -> &'static [&'static str] {
         match self {
-            Dataset::Xquad => &[xquad::XQUAD_REPO, xquad::LAREQA_REPO],
-            Dataset::Multi30k => &[multi30k::MULTI30K_REPO],
-            Dataset::XflickrCo => &[xflickrco::IGLUE_REPO],
-            Dataset::Tatoeba => &[tatoeba::LASER_REPO],
+            Dataset::Xquad => &["xquad", "xquad-r"],
+            Dataset::MlqaR => &["mlqa-r"],
+            Dataset::Multi30k => &["multi30k"],
+            Dataset::XflickrCo => &["xflickrco"],
+            Dataset::Tatoeba => &["tatoeba"],
         }
     }
 
@@ -87,6 +95,7 @@ impl Dataset {
     pub fn tables(self) -> &'static [&'static str] {
         match self {
             Dataset::Xquad => &["xquad-pairs", "xquad-r", "xquad-r-full"],
+            Dataset::MlqaR => &[mlqa::MLQA_R_TABLE],
             Dataset::Multi30k => &[
                 "multi30k-pairs",
                 "multi30k-test_2016",
@@ -103,6 +112,7 @@ impl Dataset {
     pub fn ingest(self, raw_root: &Path) -> Result<Ingested> {
         let ingested = match self {
             Dataset::Xquad => xquad::ingest(raw_root),
+            Dataset::MlqaR => mlqa::ingest(raw_root),
             Dataset::Multi30k => multi30k::ingest(raw_root),
             Dataset::XflickrCo => xflickrco::ingest(raw_root),
             Dataset::Tatoeba => tatoeba::ingest(raw_root),

@@ -1,7 +1,7 @@
 //! The two table shapes every other crate reads — training *pairs* and *evaluation sets*
 //! (queries, corpus, qrels) — as typed rows, with Parquet writers and readers.
 //!
-//! Files are written atomically (`NAME.tmp`, then rename), zstd-compressed, strings as Arrow
+//! Files are written atomically (a unique temporary, then rename), zstd-compressed, strings as Arrow
 //! `Utf8`. Rows are validated on the way out *and* on the way in, so that a table that reached
 //! the trainer or the evaluator obeys the rules they rely on (canonical language codes, unique
 //! ids, qrels that point at existing queries and documents of the same subset).
@@ -184,6 +184,47 @@ pub fn validate_pairs(path: &Path, rows: &[PairRow]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Two rows of a pairs table that give one group the same language on one side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepeatedLanguage {
+    /// 0-based index of the earlier row.
+    pub first: usize,
+    /// 0-based index of the row that repeats it.
+    pub second: usize,
+    /// `query` or `positive`.
+    pub side: &'static str,
+    /// The language code.
+    pub lang: String,
+}
+
+impl RepeatedLanguage {
+    /// The rule in words, for `group` of the rows.
+    pub fn message(&self, group: &str) -> String {
+        format!(
+            "group `{group}` has {} language `{}` twice; a group holds one row per language \
+             (parallel copies share a group_id, other rows need their own)",
+            self.side, self.lang
+        )
+    }
+}
+
+/// The first repeated language within a group (rows of one split and source with one
+/// `group_id`): the sampler turns a group into pairs by language and would refuse the table
+/// later, so ingestion refuses it now.
+pub fn find_repeated_language(rows: &[PairRow]) -> Option<RepeatedLanguage> {
+    let mut seen: HashMap<(&str, &str, &str, &'static str, &str), usize> = HashMap::with_capacity(rows.len() * 2);
+    for (i, r) in rows.iter().enumerate() {
+        for (side, lang) in [("query", &r.query_lang), ("positive", &r.positive_lang)] {
+            let key = (r.split.as_str(), r.source.as_str(), r.group_id.as_str(), side, lang.as_str());
+            if let Some(&first) = seen.get(&key) {
+                return Some(RepeatedLanguage { first, second: i, side, lang: lang.clone() });
+            }
+            seen.insert(key, i);
+        }
+    }
+    None
 }
 
 impl EvalSet {
@@ -397,9 +438,19 @@ pub fn write_embeddings(path: &Path, texts: &[EmbeddedText], embeddings: &[f32],
     )
 }
 
-/// Writes a pairs table to `path` (atomically) after validating it.
+/// Writes a pairs table to `path` (atomically) after validating it; a group that repeats a
+/// language is refused too ([`find_repeated_language`]).
 pub fn write_pairs(path: &Path, rows: &[PairRow]) -> Result<TableInfo> {
     validate_pairs(path, rows)?;
+    if let Some(repeat) = find_repeated_language(rows) {
+        let message = format!(
+            "rows {} and {}: {}",
+            repeat.first + 1,
+            repeat.second + 1,
+            repeat.message(&rows[repeat.second].group_id)
+        );
+        return Err(IngestError::invalid(path, None, message));
+    }
     let part = write_parquet(
         path,
         vec![

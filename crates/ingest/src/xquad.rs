@@ -22,7 +22,7 @@ use crate::tables::{DocRow, EvalSet, PairRow, QrelRow, QueryRow};
 
 /// GitHub repository of XQuAD.
 pub const XQUAD_REPO: &str = "deepmind/xquad";
-/// GitHub repository of XQuAD-R (LAReQA).
+/// GitHub repository of XQuAD-R and MLQA-R (LAReQA).
 pub const LAREQA_REPO: &str = "google-research-datasets/lareqa";
 /// XQuAD languages (file codes are already canonical).
 pub const XQUAD_LANGS: [&str; 12] = ["ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh"];
@@ -44,21 +44,22 @@ pub fn xquad_r_path(raw_root: &Path, lang: &str) -> PathBuf {
     raw_root.join(LAREQA_REPO).join("xquad-r").join(format!("{lang}.json"))
 }
 
+// SQuAD v1.1 JSON, plus LAReQA's `sentences` / `sentence_breaks`; shared with `crate::mlqa`.
 #[derive(Deserialize)]
-struct SquadFile {
-    data: Vec<Article>,
+pub(crate) struct SquadFile {
+    pub(crate) data: Vec<Article>,
 }
 
 #[derive(Deserialize)]
-struct Article {
-    title: String,
-    paragraphs: Vec<Paragraph>,
+pub(crate) struct Article {
+    pub(crate) title: String,
+    pub(crate) paragraphs: Vec<Paragraph>,
 }
 
 #[derive(Deserialize)]
-struct Paragraph {
-    context: String,
-    qas: Vec<Qa>,
+pub(crate) struct Paragraph {
+    pub(crate) context: String,
+    pub(crate) qas: Vec<Qa>,
     #[serde(default)]
     sentences: Option<Vec<String>>,
     #[serde(default)]
@@ -66,9 +67,9 @@ struct Paragraph {
 }
 
 #[derive(Deserialize)]
-struct Qa {
-    id: String,
-    question: String,
+pub(crate) struct Qa {
+    pub(crate) id: String,
+    pub(crate) question: String,
     answers: Vec<Answer>,
 }
 
@@ -78,7 +79,7 @@ struct Answer {
     answer_start: usize,
 }
 
-fn parse(path: &Path) -> Result<SquadFile> {
+pub(crate) fn parse(path: &Path) -> Result<SquadFile> {
     let bytes = read_bytes(path)?;
     serde_json::from_slice(&bytes).map_err(|e| IngestError::json(path, 0, &e))
 }
@@ -146,12 +147,12 @@ fn check_parallel(
 }
 
 /// Code-point offset → byte offset table of a string (one entry per char, plus the end).
-fn char_starts(s: &str) -> Vec<usize> {
+pub(crate) fn char_starts(s: &str) -> Vec<usize> {
     s.char_indices().map(|(b, _)| b).chain(std::iter::once(s.len())).collect()
 }
 
 /// Resolves each question of `para` to a sentence of `breaks`, verifying the answer span.
-fn resolve_answers(
+pub(crate) fn resolve_answers(
     file: &Path,
     para: &Paragraph,
     breaks: &[(usize, usize)],
@@ -165,7 +166,8 @@ fn resolve_answers(
             let answer = qa.answers.first().ok_or_else(|| bad("no answer".into()))?;
             let start = answer.answer_start;
             let len = answer.text.chars().count();
-            if start + len > n_chars {
+            // Checked: a huge `answer_start` must not wrap around past the check.
+            if start.checked_add(len).is_none_or(|end| end > n_chars) {
                 return Err(bad(format!(
                     "answer_start {start} + length {len} is beyond the context ({n_chars} characters)"
                 )));
@@ -184,6 +186,38 @@ fn resolve_answers(
             Ok((sentence, start + len <= breaks[sentence].1))
         })
         .collect()
+}
+
+/// LAReQA's cut of a paragraph (see [`lareqa_sentences`]).
+pub(crate) struct LareqaCut<'p> {
+    /// Character spans of the context.
+    pub(crate) breaks: &'p [(usize, usize)],
+    /// The sentence texts, one per span.
+    pub(crate) sentences: &'p [String],
+    /// How many sentences differ from the context cut at their break.
+    pub(crate) mismatches: usize,
+}
+
+/// LAReQA's cut of a paragraph: its `sentences` and `sentence_breaks`, checked to be increasing
+/// spans inside the context; `at` words the error.
+pub(crate) fn lareqa_sentences<'p>(
+    para: &'p Paragraph,
+    offsets: &[usize],
+    at: impl Fn(&str) -> IngestError,
+) -> Result<LareqaCut<'p>> {
+    let (Some(breaks), Some(sentences)) = (&para.sentence_breaks, &para.sentences) else {
+        return Err(at("no `sentences` / `sentence_breaks`"));
+    };
+    if breaks.len() != sentences.len() {
+        return Err(at("`sentences` and `sentence_breaks` have different lengths"));
+    }
+    let n = offsets.len() - 1;
+    if breaks.iter().any(|&(s, e)| s >= e || e > n) || breaks.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Err(at("sentence_breaks are not increasing spans inside the context"));
+    }
+    let mismatches =
+        breaks.iter().zip(sentences).filter(|&(&(s, e), t)| &para.context[offsets[s]..offsets[e]] != t).count();
+    Ok(LareqaCut { breaks, sentences, mismatches })
 }
 
 /// Cuts one language into sentences: XQuAD-R breaks when `xquad_r` is given (after checking
@@ -209,22 +243,9 @@ fn segment(
                     if r_para.context != para.context {
                         return Err(at(&format!("context differs from {}", file.display())));
                     }
-                    let (Some(breaks), Some(sentences)) = (&r_para.sentence_breaks, &r_para.sentences) else {
-                        return Err(at("no `sentences` / `sentence_breaks`"));
-                    };
-                    if breaks.len() != sentences.len() {
-                        return Err(at("`sentences` and `sentence_breaks` have different lengths"));
-                    }
-                    let n = offsets.len() - 1;
-                    if breaks.iter().any(|&(s, e)| s >= e || e > n) || breaks.windows(2).any(|w| w[1].0 < w[0].1) {
-                        return Err(at("sentence_breaks are not increasing spans inside the context"));
-                    }
-                    break_text_mismatches += breaks
-                        .iter()
-                        .zip(sentences)
-                        .filter(|&(&(s, e), t)| &para.context[offsets[s]..offsets[e]] != t)
-                        .count();
-                    (breaks.clone(), sentences.clone())
+                    let cut = lareqa_sentences(r_para, &offsets, at)?;
+                    break_text_mismatches += cut.mismatches;
+                    (cut.breaks.to_vec(), cut.sentences.to_vec())
                 }
                 None => {
                     let breaks = split_sentences(&para.context);

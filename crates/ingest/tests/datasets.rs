@@ -104,6 +104,31 @@ fn xquad_records_sentences_that_differ_from_their_breaks() {
 }
 
 #[test]
+fn mlqa_r_links_each_question_to_its_answer_in_every_language_that_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_mlqa_r(dir.path(), |_, _| {});
+    let catalog = ingest_into(Dataset::MlqaR, dir.path(), &dir.path().join("out"));
+    let set = catalog.read_eval_set("mlqa-r").unwrap();
+    assert_eq!(set.languages(), MLQA_R_LANGS);
+    // English: 3 articles of 3 sentences and a paragraph without questions; the others 1 article.
+    assert_eq!((set.queries.len(), set.corpus.len()), (3 + 6, 12 + 6 * 3));
+    assert_eq!(set.qrels.len(), 4 * 4 + 2 * 2 + 3 * 3);
+    assert_eq!(qrels_of(&set, "q1.zh"), ["ar.0.0.1", "de.0.0.1", "en.0.0.1", "zh.0.0.1"]);
+    assert_eq!(qrels_of(&set, "q2.en"), ["en.1.0.1", "es.0.0.1"]);
+    assert_eq!(qrels_of(&set, "q3.vi"), ["en.2.0.1", "hi.0.0.1", "vi.0.0.1"]);
+    let q = set.queries.iter().find(|q| q.qid == "q3.hi").unwrap();
+    assert_eq!((q.lang.as_str(), q.text.as_str(), q.group_id.as_str()), ("hi", "Where is q3 in hi?", "q3"));
+    let doc = set.corpus.iter().find(|d| d.docid == "en.0.1.2").unwrap();
+    assert_eq!((doc.text.as_str(), doc.group_id.as_str()), ("Three of them.", "en.0.1"));
+
+    let notes = &catalog.table("mlqa-r").unwrap().notes;
+    assert!(notes.iter().any(|n| n.contains("ar 1, de 1, en 3, es 1, hi 1, vi 1, zh 1")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("1 in 4, 1 in 3, 1 in 2")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("run past") && n.contains("de 1, en 0")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("CC BY-NC 4.0")), "{notes:?}");
+}
+
+#[test]
 fn multi30k_pairs_and_caption_sets() {
     let dir = tempfile::tempdir().unwrap();
     write_multi30k(dir.path());

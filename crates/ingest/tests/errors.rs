@@ -204,6 +204,49 @@ fn malformed_xquad_json_and_missing_file() {
 }
 
 #[test]
+fn mlqa_r_mistakes_name_the_file() {
+    let error = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let dir = tempfile::tempdir().unwrap();
+        write_mlqa_r(dir.path(), |lang, v| {
+            if lang == "es" {
+                edit(v)
+            }
+        });
+        let e = Dataset::MlqaR.ingest(dir.path()).unwrap_err();
+        let shown = e.to_string().replace(&mlqa_r_file(dir.path(), "es").display().to_string(), "ES");
+        (e, shown)
+    };
+    let (e, shown) = error(&|v| v["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = json!(70));
+    assert!(matches!(&e, IngestError::BadAnswer { question, .. } if question == "q2"), "{e}");
+    assert_eq!(shown, "ES: question q2: answer_start 70 + length 4 is beyond the context (50 characters)");
+    let (_, shown) =
+        error(&|v| v["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = json!(u64::MAX));
+    assert!(shown.starts_with("ES: question q2: answer_start 18446744073709551615 + length 4 is beyond"), "{shown}");
+    let (_, shown) = error(&|v| v["data"][0]["paragraphs"][0]["sentence_breaks"][1] = json!([5, 2]));
+    assert_eq!(
+        shown,
+        "ES: article `es article 0` paragraph 0: sentence_breaks are not increasing spans inside the context"
+    );
+    let (_, shown) = error(&|v| {
+        v["data"][0]["paragraphs"][0].as_object_mut().unwrap().remove("sentences");
+    });
+    assert_eq!(shown, "ES: article `es article 0` paragraph 0: no `sentences` / `sentence_breaks`");
+    let (_, shown) = error(&|v| v["data"][0]["paragraphs"][0]["sentences"][2] = json!(" "));
+    assert_eq!(shown, "ES: article `es article 0` paragraph 0: sentence 2 is empty");
+    let (_, shown) = error(&|v| v["data"][0]["paragraphs"][0]["qas"][0]["question"] = json!(""));
+    assert_eq!(shown, "ES: article `es article 0` paragraph 0: question `q2` is empty");
+    let (e, shown) = error(&|v| {
+        let article = v["data"][0].clone();
+        v["data"].as_array_mut().unwrap().push(article);
+    });
+    assert!(matches!(&e, IngestError::DuplicateId { id, .. } if id == "q2"), "{e}");
+    assert_eq!(shown, "ES: duplicate id `q2`");
+    let (e, shown) = error(&|v| v["data"][0]["paragraphs"][0]["qas"][0]["answers"] = json!("q2q2"));
+    assert!(matches!(&e, IngestError::Json { line: 1, .. }), "{e}");
+    assert!(shown.starts_with("ES:1:") && shown.contains("malformed JSON: invalid type: string \"q2q2\""), "{shown}");
+}
+
+#[test]
 fn parallel_folder_mistakes() {
     let check = |files: &[(&str, &str)], expected: &str| {
         let dir = tempfile::tempdir().unwrap();

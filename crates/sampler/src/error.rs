@@ -78,6 +78,47 @@ pub enum SamplerError {
         /// Source name.
         source_name: String,
     },
+    /// A [`crate::PairTable`] with two rows for one pair: which row would a batch use?
+    #[error(
+        "group `{group}` (source `{source_name}`) has the pair (query language `{query_lang}`, passage \
+         language `{passage_lang}`) twice (rows {} and {} of the input, counting from 0); a pair table \
+         holds one row per pair",
+        rows.0, rows.1
+    )]
+    DuplicatePair {
+        /// Group id.
+        group: String,
+        /// Source name.
+        source_name: String,
+        /// Query language of the pair.
+        query_lang: String,
+        /// Passage language of the pair.
+        passage_lang: String,
+        /// The two input rows.
+        rows: (usize, usize),
+    },
+    /// A [`crate::PairTable`] lacks a pair the strategy can draw.
+    #[error(
+        "the pair table has no row for group `{group}` (source `{source_name}`) with query language \
+         `{query_lang}` and passage language `{passage_lang}`{}, which {kind} batches can draw; every pair \
+         a strategy draws must be a row: build the cross-lingual pairs of a parallel table with \
+         expand_parallel, or choose a strategy that needs only the pairs the table has",
+        if *missing > 1 { format!(" (nor for {} other pairs)", missing - 1) } else { String::new() }
+    )]
+    MissingPair {
+        /// Kind of draw that needs the pair.
+        kind: StreamKind,
+        /// Group id of the first missing pair.
+        group: String,
+        /// Its source.
+        source_name: String,
+        /// Its query language.
+        query_lang: String,
+        /// Its passage language.
+        passage_lang: String,
+        /// Number of missing pairs, this one included.
+        missing: usize,
+    },
     /// More input rows, or (group, language) slots, than a `u32` can count.
     #[error("too many rows or (group, language) combinations for the sampler (at most 4294967294)")]
     TooManyRows,

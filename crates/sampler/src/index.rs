@@ -317,7 +317,7 @@ impl GroupIndexBuilder {
         self.push_group(id, source, query, passage)
     }
 
-    fn intern_source(&mut self, source: &str) -> Result<u32, SamplerError> {
+    pub(crate) fn intern_source(&mut self, source: &str) -> Result<u32, SamplerError> {
         if let Some(&id) = self.source_ids.get(source) {
             return Ok(id);
         }
@@ -327,7 +327,7 @@ impl GroupIndexBuilder {
         Ok(id)
     }
 
-    fn intern_lang(&mut self, code: &str, group: &str) -> Result<LangId, SamplerError> {
+    pub(crate) fn intern_lang(&mut self, code: &str, group: &str) -> Result<LangId, SamplerError> {
         if code.is_empty() {
             return Err(SamplerError::EmptyLanguageCode { group: group.to_owned() });
         }

@@ -18,6 +18,10 @@
 //! config and the seed, and [`Sampler::state`] / [`Sampler::resume`] continue it exactly.
 //! `docs/sampler.md` in the Polyret repository explains the semantics in detail.
 //!
+//! A training table with one row per (query, positive) pair — a sentence-transformers dataset —
+//! goes through a [`PairTable`], which turns batches into row numbers; [`expand_parallel`]
+//! makes such a table's pairs from parallel rows.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use polyret_sampler::{AlphaSchedule, GroupIndex, Sampler, SamplerConfig, Strategy};
@@ -42,6 +46,7 @@
 mod config;
 mod error;
 mod index;
+mod pairs;
 mod rng;
 mod sampler;
 mod state;
@@ -50,5 +55,6 @@ mod stream;
 pub use config::{AlphaSchedule, LanguageWeighting, SamplerConfig, SmallLanguagePolicy, Strategy};
 pub use error::{SamplerError, Side};
 pub use index::{GroupIdx, GroupIndex, GroupIndexBuilder, LangId};
+pub use pairs::{PairTable, expand_parallel};
 pub use sampler::{Batch, BatchKind, Exclusion, PairRef, Sampler, StreamCoverage, StreamKind};
 pub use state::SamplerState;

@@ -415,6 +415,12 @@ impl Sampler {
         &self.config
     }
 
+    /// Every stream's kind, language and groups: what the sampler can draw (for
+    /// [`crate::PairTable`]'s check that a table holds every such pair).
+    pub(crate) fn stream_groups(&self) -> impl Iterator<Item = (StreamKind, LangId, &[u32])> {
+        self.streams.iter().zip(&self.info).map(|(stream, info)| (info.kind, info.lang, stream.groups()))
+    }
+
     /// Creates the streams of one kind (one per language, or per source and language) and
     /// groups them into pools; applies the small-language policy.
     fn build_pools(&mut self, kind: StreamKind, only_lang: Option<LangId>) -> Result<PoolSet, SamplerError> {

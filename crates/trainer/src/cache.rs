@@ -2,18 +2,27 @@
 //! token sequence, computed once (no dropout: frozen layers run in eval mode) and reused by
 //! every training step and every evaluation of every run that freezes the same layers of the
 //! same model. Training then costs only the top layers.
+//!
+//! Runs share the file, so it is written atomically under a lock on its directory (see
+//! `load_or_build_cache` in [`crate::run`]), and it ends with a SHA-256 of its content that is
+//! verified on every read: a damaged or altered file is rebuilt, with a warning, never used.
 
 use std::collections::HashMap;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Seek, Write};
 use std::path::Path;
 
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use polyret_encoder::{BatchLimits, BertModel, Mode, ModelInput, length_sorted_batches, pad_batch};
 
+use sha2::{Digest, Sha256};
+
 use crate::TrainError;
 
-const MAGIC: &[u8; 4] = b"PLC1";
+/// Version 2 ends with a SHA-256 of everything before it; a version-1 file is rebuilt.
+const MAGIC: &[u8; 4] = b"PLC2";
+/// Bytes of the trailing checksum.
+const DIGEST: usize = 32;
 
 /// Hidden states after layer `layer` (0 = the embedding block's output), per token sequence.
 #[derive(Debug, Default)]
@@ -26,6 +35,9 @@ pub struct LayerCache {
     fingerprint: String,
     /// Entries added since loading or saving.
     dirty: bool,
+    /// Checksum of the file as this cache last loaded or saved it: tells whether another run
+    /// has rewritten it since.
+    file_digest: Option<[u8; DIGEST]>,
 }
 
 impl LayerCache {
@@ -118,14 +130,31 @@ impl LayerCache {
         self.dirty
     }
 
-    /// Writes the cache atomically.
-    pub fn save(&self, path: &Path) -> Result<(), TrainError> {
-        let tmp = polyret_encoder::tmp_path(path);
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+    /// Adds the entries of `other` (same model and layer) that this cache lacks.
+    pub fn absorb(&mut self, other: LayerCache) {
+        assert!(other.layer == self.layer && other.dim == self.dim && other.fingerprint == self.fingerprint);
+        for (ids, (offset, len)) in other.index {
+            if !self.index.contains_key(&ids) {
+                let at = self.states.len();
+                self.states.extend_from_slice(&other.states[offset..offset + len * self.dim]);
+                self.index.insert(ids, (at, len));
+                self.dirty = true;
             }
-            let mut w = BufWriter::new(std::fs::File::create(&tmp)?);
+        }
+    }
+
+    /// Whether the file at `path` is the one this cache last loaded or saved (false when
+    /// another run has rewritten it since, or it is gone).
+    pub fn matches_file(&self, path: &Path) -> bool {
+        self.file_digest.is_some() && trailing_digest(path) == self.file_digest
+    }
+
+    /// Writes the cache atomically, with its checksum. Callers sharing the file hold the lock
+    /// on its directory.
+    pub fn save(&mut self, path: &Path) -> Result<(), TrainError> {
+        let mut file = polyret_files::AtomicFile::create(path)?;
+        let mut w = HashingWriter { inner: file.writer(), hasher: Sha256::new() };
+        let write = |w: &mut HashingWriter<'_>| -> std::io::Result<()> {
             w.write_all(MAGIC)?;
             let fp = self.fingerprint.as_bytes();
             for v in [self.layer as u64, self.dim as u64, fp.len() as u64, self.index.len() as u64] {
@@ -143,25 +172,56 @@ impl LayerCache {
                     w.write_all(&v.to_le_bytes())?;
                 }
             }
-            w.into_inner()?.sync_all()?;
-            std::fs::rename(&tmp, path)
+            Ok(())
         };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            TrainError::io(path, e)
-        })
+        write(&mut w).map_err(|e| TrainError::io(path, e))?;
+        let digest: [u8; DIGEST] = w.hasher.finalize().into();
+        file.writer().write_all(&digest).map_err(|e| TrainError::io(path, e))?;
+        file.commit()?;
+        self.file_digest = Some(digest);
+        self.dirty = false;
+        Ok(())
     }
 
-    /// Loads a cache written by [`Self::save`]; `None` if it is for another model or layer.
+    /// Loads a cache written by [`Self::save`]; `None` if there is none, if it is for another
+    /// model or layer, or if it is damaged or altered (a warning says which; the caller rebuilds
+    /// it).
     pub fn load(path: &Path, layer: usize, fingerprint: &str) -> Result<Option<Self>, TrainError> {
-        if !path.exists() {
-            return Ok(None);
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(TrainError::io(path, e)),
+        };
+        let mut r = HashingReader { inner: BufReader::new(file), hasher: Sha256::new() };
+        match Self::read(&mut r, layer, fingerprint) {
+            Ok(None) => Ok(None),
+            Ok(Some(mut cache)) => {
+                let mut stored = [0u8; DIGEST];
+                let computed: [u8; DIGEST] = r.hasher.finalize().into();
+                let intact = r.inner.read_exact(&mut stored).is_ok()
+                    && stored == computed
+                    && r.inner.read(&mut [0u8; 1]).is_ok_and(|n| n == 0);
+                if !intact {
+                    tracing::warn!(path = %path.display(), "layer cache does not match its checksum (damaged or altered); rebuilding it");
+                    return Ok(None);
+                }
+                cache.file_digest = Some(computed);
+                Ok(Some(cache))
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData) => {
+                tracing::warn!(path = %path.display(), "layer cache is damaged or of an older format ({e}); rebuilding it");
+                Ok(None)
+            }
+            Err(e) => Err(TrainError::io(path, e)),
         }
-        let bad = |m: &str| TrainError::Data(format!("{}: malformed layer cache: {m}", path.display()));
-        let mut r = BufReader::new(std::fs::File::open(path).map_err(|e| TrainError::io(path, e))?);
-        let mut read = |n: usize| -> Result<Vec<u8>, TrainError> {
+    }
+
+    /// Parses the content before the checksum; `None` for another model or layer.
+    fn read(r: &mut impl Read, layer: usize, fingerprint: &str) -> std::io::Result<Option<Self>> {
+        let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+        let mut read = |n: usize| -> std::io::Result<Vec<u8>> {
             let mut buf = vec![0u8; n];
-            r.read_exact(&mut buf).map_err(|e| TrainError::io(path, e))?;
+            r.read_exact(&mut buf)?;
             Ok(buf)
         };
         if read(4)? != MAGIC {
@@ -169,24 +229,128 @@ impl LayerCache {
         }
         let mut header = [0u64; 4];
         for h in &mut header {
-            *h = u64::from_le_bytes(read(8)?.try_into().unwrap());
+            *h = u64::from_le_bytes(read(8)?.try_into().expect("8 bytes"));
         }
         let [file_layer, dim, fp_len, count] = header.map(|v| v as usize);
+        if fp_len > 4096 || dim == 0 || dim > 1 << 16 {
+            return Err(bad("implausible header"));
+        }
         let file_fp = String::from_utf8(read(fp_len)?).map_err(|_| bad("fingerprint is not UTF-8"))?;
         if file_layer != layer || file_fp != fingerprint {
             return Ok(None);
         }
         let mut cache = Self::new(layer, dim, fingerprint);
         for _ in 0..count {
-            let len = u32::from_le_bytes(read(4)?.try_into().unwrap()) as usize;
+            let len = u32::from_le_bytes(read(4)?.try_into().expect("4 bytes")) as usize;
+            if len > 1 << 16 {
+                return Err(bad("implausible sequence length"));
+            }
             let ids: Vec<u32> =
-                read(len * 4)?.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect();
+                read(len * 4)?.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
             let offset = cache.states.len();
-            cache
-                .states
-                .extend(read(len * dim * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())));
+            cache.states.extend(
+                read(len * dim * 4)?.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))),
+            );
             cache.index.insert(ids, (offset, len));
         }
         Ok(Some(cache))
+    }
+}
+
+/// The checksum at the end of a cache file, if it has one.
+fn trailing_digest(path: &Path) -> Option<[u8; DIGEST]> {
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(std::io::SeekFrom::End(-(DIGEST as i64))).ok()?;
+    let mut digest = [0u8; DIGEST];
+    file.read_exact(&mut digest).ok()?;
+    Some(digest)
+}
+
+/// Hashes what is written through it.
+struct HashingWriter<'a> {
+    inner: &'a mut std::io::BufWriter<std::fs::File>,
+    hasher: Sha256,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Hashes what is read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(seqs: &[&[u32]]) -> LayerCache {
+        let mut cache = LayerCache::new(2, 3, "model-fp");
+        for seq in seqs {
+            let offset = cache.states.len();
+            cache.states.extend((0..seq.len() * 3).map(|i| (seq[0] * 100) as f32 + i as f32));
+            cache.index.insert(seq.to_vec(), (offset, seq.len()));
+        }
+        cache
+    }
+
+    /// A file changed in place at the same size is rebuilt, not used (it ends with a checksum
+    /// of its content).
+    #[test]
+    fn an_altered_cache_is_rebuilt_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fp-layer2.bin");
+        let mut original = cache(&[&[1, 2], &[3]]);
+        original.save(&path).unwrap();
+        let loaded = LayerCache::load(&path, 2, "model-fp").unwrap().expect("intact");
+        assert_eq!(loaded.packed_states(&[&[3], &[1, 2]]), original.packed_states(&[&[3], &[1, 2]]));
+        assert!(LayerCache::load(&path, 1, "model-fp").unwrap().is_none(), "another layer");
+
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - DIGEST - 4;
+        bytes[at..at + 4].copy_from_slice(&7.5f32.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(LayerCache::load(&path, 2, "model-fp").unwrap().is_none(), "altered states were used");
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(LayerCache::load(&path, 2, "model-fp").unwrap().is_none(), "truncated");
+        std::fs::write(&path, b"PLC1 an older format").unwrap();
+        assert!(LayerCache::load(&path, 2, "model-fp").unwrap().is_none());
+    }
+
+    /// Two runs that each extended the cache: the second to save keeps the first's entries.
+    #[test]
+    fn absorbing_another_runs_file_keeps_both_runs_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fp-layer2.bin");
+        let mut first = cache(&[&[1], &[2]]);
+        first.save(&path).unwrap();
+        let mut second = LayerCache::load(&path, 2, "model-fp").unwrap().unwrap();
+        assert!(second.matches_file(&path));
+        first.absorb(cache(&[&[3]]));
+        first.save(&path).unwrap();
+        second.absorb(cache(&[&[4, 4]]));
+        assert!(!second.matches_file(&path), "the first run rewrote it");
+        second.absorb(LayerCache::load(&path, 2, "model-fp").unwrap().unwrap());
+        second.save(&path).unwrap();
+        let merged = LayerCache::load(&path, 2, "model-fp").unwrap().unwrap();
+        assert_eq!(merged.len(), 4);
+        assert_eq!(merged.packed_states(&[&[3], &[4, 4]]), cache(&[&[3], &[4, 4]]).packed_states(&[&[3], &[4, 4]]));
     }
 }

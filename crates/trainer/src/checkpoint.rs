@@ -1,13 +1,15 @@
 //! Checkpoints: everything a run needs to continue bit for bit — weights, optimizer moments
 //! (dense and sparse), sampler position and the step — written to a staging directory that
-//! replaces `checkpoint/` only once complete, so a kill at any moment leaves the last good one.
+//! replaces `checkpoint/` only once complete, so a kill at any moment leaves the last good one
+//! ([`polyret_files::replace_dir`]; the next start settles what a kill interrupted with
+//! [`polyret_files::recover_dir`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use polyret_encoder::weights::{NamedTensor, read_safetensors, write_safetensors};
-use polyret_encoder::{replace_dir, tmp_path, write_atomic};
+use polyret_files::{replace_dir, staging_path, write_atomic};
 use polyret_sampler::SamplerState;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +33,44 @@ pub struct CheckpointState {
     pub sampler: SamplerState,
     /// Digest of the resolved config: a checkpoint only resumes the run that wrote it.
     pub config_digest: String,
+    /// Progress of the invocation that wrote it, for the run's summary when a resume has no
+    /// step left (a kill between the last checkpoint and the final save). Absent in
+    /// checkpoints of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<InvocationStats>,
+}
+
+/// What one invocation of a run did: the figures of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvocationStats {
+    /// Steps run.
+    pub steps: u64,
+    /// Loss of the last step.
+    pub last_loss: f64,
+    /// Mean loss over the first and the last 10% of its steps.
+    pub loss_start_end: (f64, f64),
+    /// Pairs per second of training (start-up excluded).
+    pub pairs_per_second: f64,
+    /// Seconds spent in training steps.
+    pub train_seconds: f64,
+}
+
+impl InvocationStats {
+    /// The figures of `losses` (one per step), `pairs` pairs and `seconds` of steps.
+    pub fn new(losses: &[f64], pairs: usize, seconds: f64) -> Self {
+        let tenth = (losses.len() / 10).max(1);
+        let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+        Self {
+            steps: losses.len() as u64,
+            last_loss: losses.last().copied().unwrap_or(f64::NAN),
+            loss_start_end: (
+                mean(&losses[..tenth.min(losses.len())]),
+                mean(&losses[losses.len().saturating_sub(tenth)..]),
+            ),
+            pairs_per_second: pairs as f64 / seconds.max(1e-9),
+            train_seconds: seconds,
+        }
+    }
 }
 
 /// Everything loaded back from a checkpoint.
@@ -56,7 +96,7 @@ pub fn model_weights(trainee: &Trainee) -> BTreeMap<String, NamedTensor> {
 
 /// Writes `dir` (e.g. `RUN/checkpoint`) atomically.
 pub fn save(dir: &Path, trainee: &Trainee, state: &CheckpointState) -> Result<(), TrainError> {
-    let staging = tmp_path(dir);
+    let staging = staging_path(dir);
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
     }
@@ -76,8 +116,9 @@ pub fn save(dir: &Path, trainee: &Trainee, state: &CheckpointState) -> Result<()
     Ok(())
 }
 
-/// Reads a checkpoint written by [`save`], checking it belongs to the run with `config_digest`.
-pub fn load(dir: &Path, config_digest: &str) -> Result<Restored, TrainError> {
+/// Reads `state.json` of a checkpoint written by [`save`], checking that it belongs to the run
+/// with `config_digest` and stands within its `steps`.
+pub fn read_state(dir: &Path, config_digest: &str, steps: u64) -> Result<CheckpointState, TrainError> {
     let bad = |message: String| TrainError::Checkpoint { path: dir.to_owned(), message };
     let state_path = dir.join("state.json");
     let text = std::fs::read_to_string(&state_path)
@@ -86,6 +127,18 @@ pub fn load(dir: &Path, config_digest: &str) -> Result<Restored, TrainError> {
     if state.config_digest != config_digest {
         return Err(bad("written by a run with a different config; resume with the run's own config.toml".into()));
     }
+    if state.step > steps {
+        return Err(bad(format!(
+            "state.json is at step {} but the run has training.steps = {steps}; it is not this run's checkpoint",
+            state.step
+        )));
+    }
+    Ok(state)
+}
+
+/// Reads a checkpoint written by [`save`] (see [`read_state`] for the checks).
+pub fn load(dir: &Path, config_digest: &str, steps: u64) -> Result<Restored, TrainError> {
+    let state = read_state(dir, config_digest, steps)?;
     let weights = read_safetensors(&dir.join("model.safetensors"))?;
     let mut optimizer = read_safetensors(&dir.join("optimizer.safetensors"))?;
     let sparse_moments = match (optimizer.remove("sparse.m"), optimizer.remove("sparse.v")) {

@@ -9,7 +9,8 @@ use crate::{RunOptions, TrainConfig};
 
 /// Fine-tune a multilingual encoder with hybrid batches. Without `--config`, runs the main job:
 /// fetch data and model if missing, fine-tune e5-small with Hybrid(0.5) batches on the XQuAD
-/// train split (`configs/main.toml`), evaluate zero-shot, print the results table.
+/// train split (`configs/main.toml`), evaluate zero-shot, print the results table. Run again,
+/// the main job continues where it stopped; once finished, it only prints its results.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// TOML config (see `configs/`).
@@ -47,8 +48,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         None => {
             let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/main"));
             let config = main_config(&args.overrides)?;
-            // The main job picks up where it left off: a finished run only re-evaluates.
-            let resume = out.join("checkpoint/state.json").exists();
+            // The main job picks up where it left off; a finished run is only reported.
+            let resume = crate::run::run_exists(&out);
             eprintln!(
                 "main job: {} (config configs/main.toml{})",
                 out.display(),
@@ -59,6 +60,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let options = RunOptions { config, run_dir: out.clone(), resume, stop_after: args.stop_after };
     let summary = crate::train(&options).with_context(|| format!("training run {}", out.display()))?;
+    if summary.already_finished {
+        println!("{} had already finished; nothing was changed. Its summary:", out.display());
+    }
     println!(
         "steps {} · loss {:.4} → {:.4} · {:.2} pairs/s{}{}",
         summary.steps,

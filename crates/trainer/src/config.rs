@@ -1,5 +1,8 @@
-//! The training configuration: one TOML file (`configs/*.toml`), every field documented here,
-//! any field overridable from the command line with `--set section.field=value`.
+//! The training configuration: one TOML file (`configs/*.toml`), every field documented here
+//! with its valid range, any field overridable from the command line with
+//! `--set section.field=value`. [`TrainConfig::load`] checks every range and names the field,
+//! the value and the range when one is off; `training.freeze_layers` depends on the model and is
+//! checked when the run starts, before the model loads.
 
 use std::path::{Path, PathBuf};
 
@@ -48,10 +51,11 @@ pub struct ModelSection {
     /// Burn backend: `flex` (CPU, default), `ndarray` (CPU) or `wgpu` (GPU).
     #[serde(default)]
     pub backend: BackendKind,
-    /// Queries longer than this many tokens are truncated.
+    /// Queries longer than this many tokens are truncated. Range: at least 2 (the special
+    /// tokens); the model's position table caps it.
     #[serde(default = "default_query_tokens")]
     pub max_query_tokens: usize,
-    /// Passages longer than this many tokens are truncated.
+    /// Passages longer than this many tokens are truncated. Range: at least 2.
     #[serde(default = "default_passage_tokens")]
     pub max_passage_tokens: usize,
 }
@@ -68,18 +72,20 @@ pub struct DataSection {
     /// `POLYRET_DATA_MIRROR` overrides it.
     #[serde(default)]
     pub mirror: Option<PathBuf>,
-    /// Pair tables to train on: catalog names (`xquad-pairs`) or Parquet paths.
+    /// Pair tables to train on: catalog names (`xquad-pairs`, or a table `polyret ingest`
+    /// made) or Parquet paths. At least one.
     pub sources: Vec<String>,
-    /// Split of the tables to train on.
+    /// Split of the tables to train on: `train`, `val` or `test`.
     #[serde(default = "default_split")]
     pub split: String,
-    /// Only these languages (empty: all of the tables' languages).
+    /// Only these languages (empty: all of the tables' languages). Canonical codes (`de`, `ast`).
     #[serde(default)]
     pub languages: Vec<String>,
     /// Held-out pairs (from `validation_split`) for validation loss; 0 disables it.
     #[serde(default = "default_validation_pairs")]
     pub validation_pairs: usize,
-    /// Split the validation pairs come from (never the training split).
+    /// Split the validation pairs come from: `train`, `val` or `test`, never `split` (when
+    /// `validation_pairs` > 0).
     #[serde(default = "default_validation_split")]
     pub validation_split: String,
 }
@@ -90,15 +96,16 @@ pub struct DataSection {
 pub struct SamplerSection {
     /// `en-en`, `x-x`, `x-x-mono`, `x-y` or `hybrid`.
     pub strategy: String,
-    /// Hybrid: probability of an X-X-mono batch (constant).
+    /// Hybrid: probability of an X-X-mono batch (constant). Range: 0 to 1; required by `hybrid`.
     #[serde(default)]
     pub alpha: Option<f64>,
-    /// Hybrid: ramp α linearly from `alpha` to `alpha_end` over the run instead.
+    /// Hybrid: ramp α linearly from `alpha` to `alpha_end` over the run instead. Range: 0 to 1.
     #[serde(default)]
     pub alpha_end: Option<f64>,
-    /// Pairs per batch (the contrastive batch: in-batch negatives come from it).
+    /// Pairs per batch (the contrastive batch: in-batch negatives come from it). At least 2.
     pub batch_size: usize,
-    /// Language choice: `uniform` (the paper), `proportional`, or `{ temperature = τ }`.
+    /// Language choice: `uniform` (the paper), `proportional`, or `{ temperature = τ }` with
+    /// τ ≥ 0 (finite).
     #[serde(default)]
     pub language_weighting: LanguageWeighting,
     /// Draw one source per batch, sources in proportion to size.
@@ -114,6 +121,7 @@ pub struct SamplerSection {
 #[serde(deny_unknown_fields)]
 pub struct LossSection {
     /// Similarities are multiplied by this (1 / temperature); 20 as in sentence-transformers.
+    /// Range: > 0 (finite).
     #[serde(default = "default_scale")]
     pub scale: f64,
     /// Also score passages against queries (passage → query direction), averaged.
@@ -140,28 +148,29 @@ pub enum Decay {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerSection {
-    /// Peak learning rate (paper: 3e-5).
+    /// Peak learning rate (paper: 3e-5). Range: > 0 (finite).
     #[serde(default = "default_lr")]
     pub lr: f64,
-    /// Decoupled weight decay (paper: 0.01), not applied to `no_decay` parameters.
+    /// Decoupled weight decay (paper: 0.01), not applied to `no_decay` parameters. Range: ≥ 0
+    /// (finite).
     #[serde(default = "default_weight_decay")]
     pub weight_decay: f64,
-    /// Adam β1.
+    /// Adam β1. Range: 0 ≤ β1 < 1.
     #[serde(default = "default_beta1")]
     pub beta1: f64,
-    /// Adam β2.
+    /// Adam β2. Range: 0 ≤ β2 < 1.
     #[serde(default = "default_beta2")]
     pub beta2: f64,
-    /// Adam ε.
+    /// Adam ε. Range: > 0 (finite).
     #[serde(default = "default_eps")]
     pub eps: f64,
-    /// Linear warm-up over this fraction of the steps.
+    /// Linear warm-up over this fraction of the steps. Range: 0 ≤ ratio < 1.
     #[serde(default = "default_warmup")]
     pub warmup_ratio: f64,
     /// Schedule after warm-up.
     #[serde(default = "default_decay")]
     pub decay: Decay,
-    /// Clip the global gradient norm to this (0: no clipping).
+    /// Clip the global gradient norm to this (0: no clipping). Range: ≥ 0 (finite).
     #[serde(default = "default_clip")]
     pub max_grad_norm: f64,
     /// Parameters whose module path contains one of these get no weight decay (paths look like
@@ -174,20 +183,22 @@ pub struct OptimizerSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingSection {
-    /// Optimisation steps (one batch each).
+    /// Optimisation steps (one batch each). At least 1.
     pub steps: u64,
     /// GradCache chunk: embed the batch this many sequences at a time, so the contrastive batch
-    /// can exceed what fits in memory (0: whole batch at once).
+    /// can exceed what fits in memory (0: whole batch at once). Any value.
     #[serde(default)]
     pub chunk_size: usize,
     /// Freeze the word/position/type embeddings.
     #[serde(default)]
     pub freeze_embeddings: bool,
-    /// Freeze the bottom N transformer layers (embeddings too when N > 0).
+    /// Freeze the bottom N transformer layers (embeddings too when N > 0). Range: 0 to the
+    /// model's layers − 1 (freezing all of them trains nothing), checked before the model loads.
     #[serde(default)]
     pub freeze_layers: usize,
     /// Cache the frozen layers' outputs once per text and train on the cache: exact when frozen
     /// layers run without dropout (what this does), and a large speed-up when few layers train.
+    /// Needs `freeze_layers` > 0.
     #[serde(default)]
     pub cache_frozen: bool,
     /// Update only the word-embedding rows of the batch's tokens (lazy Adam, like PyTorch's
@@ -200,10 +211,10 @@ pub struct TrainingSection {
     /// Where frozen-layer caches are kept (shared by runs of the same model and layer).
     #[serde(default = "default_cache_dir")]
     pub cache_dir: PathBuf,
-    /// Write a checkpoint every this many steps (0: only at the end).
+    /// Write a checkpoint every this many steps (0: only at the end). Any value.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
-    /// Log a metrics line every this many steps.
+    /// Log a metrics line every this many steps. At least 1.
     #[serde(default = "default_log_every")]
     pub log_every: u64,
     /// Also write every batch's pairs to `batches.jsonl` (group, languages; what
@@ -220,16 +231,17 @@ pub struct TrainingSection {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvalSection {
-    /// Benchmarks evaluated zero-shot after training (catalog names, e.g. `xquad-r`).
+    /// Benchmarks evaluated zero-shot after training (catalog names, e.g. `xquad-r`, optionally
+    /// with languages: `tatoeba:de,fr`). Names must not be empty.
     #[serde(default)]
     pub benchmarks: Vec<String>,
     /// Also evaluate the model before training, as the reference row.
     #[serde(default)]
     pub baseline: bool,
-    /// Validation loss every this many steps (0: only at the end).
+    /// Validation loss every this many steps (0: only at the end). Any value.
     #[serde(default)]
     pub validate_every: u64,
-    /// Restrict evaluation to these languages (empty: all).
+    /// Restrict evaluation to these languages (empty: all). Canonical codes.
     #[serde(default)]
     pub languages: Vec<String>,
 }
@@ -345,29 +357,59 @@ impl TrainConfig {
         toml::to_string_pretty(self).expect("config serialises")
     }
 
-    /// Checks values serde cannot.
+    /// Checks every field's range (documented on the field); the message names the field, the
+    /// value and the range.
     pub fn validate(&self) -> Result<(), String> {
-        if self.data.sources.is_empty() {
-            return Err("data.sources is empty".into());
+        let (m, d, s, o, t) = (&self.model, &self.data, &self.sampler, &self.optimizer, &self.training);
+        let positive = |x: f64| x > 0.0 && x.is_finite();
+        let non_negative = |x: f64| x >= 0.0 && x.is_finite();
+        let fraction = |x: f64| (0.0..1.0).contains(&x);
+        in_range("model.max_query_tokens", m.max_query_tokens, m.max_query_tokens >= 2, "at least 2")?;
+        in_range("model.max_passage_tokens", m.max_passage_tokens, m.max_passage_tokens >= 2, "at least 2")?;
+        if d.sources.is_empty() || d.sources.iter().any(|n| n.trim().is_empty()) {
+            return Err(format!("data.sources = {:?} must list at least one table or Parquet file", d.sources));
         }
-        if self.sampler.batch_size < 2 {
-            return Err("sampler.batch_size must be at least 2 (in-batch negatives)".into());
+        let split = |field: &str, value: &str| {
+            in_range(field, format!("{value:?}"), polyret_ingest::tables::SPLITS.contains(&value), "train, val or test")
+        };
+        split("data.split", &d.split)?;
+        split("data.validation_split", &d.validation_split)?;
+        if d.validation_pairs > 0 && d.validation_split == d.split {
+            return Err(format!(
+                "data.validation_split = {:?} must differ from data.split (or set data.validation_pairs = 0)",
+                d.validation_split
+            ));
         }
-        if self.training.steps == 0 {
-            return Err("training.steps must be at least 1".into());
+        languages("data.languages", &d.languages)?;
+        in_range("sampler.batch_size", s.batch_size, s.batch_size >= 2, "at least 2 (in-batch negatives)")?;
+        for (field, alpha) in [("sampler.alpha", s.alpha), ("sampler.alpha_end", s.alpha_end)] {
+            if let Some(a) = alpha {
+                in_range(field, a, (0.0..=1.0).contains(&a), "0 to 1")?;
+            }
         }
-        if self.training.cache_frozen && self.training.freeze_layers == 0 {
-            return Err("training.cache_frozen needs training.freeze_layers > 0".into());
-        }
-        if !(0.0..1.0).contains(&self.optimizer.warmup_ratio) {
-            return Err(format!("optimizer.warmup_ratio {} is not in [0, 1)", self.optimizer.warmup_ratio));
-        }
-        if self.loss.scale <= 0.0 {
-            return Err("loss.scale must be positive".into());
-        }
-        if self.sampler.strategy == "hybrid" && self.sampler.alpha.is_none() {
+        if s.strategy == "hybrid" && s.alpha.is_none() {
             return Err("sampler.strategy = \"hybrid\" needs sampler.alpha".into());
         }
+        if let LanguageWeighting::Temperature(tau) = s.language_weighting {
+            in_range("sampler.language_weighting.temperature", tau, non_negative(tau), "≥ 0 (finite)")?;
+        }
+        in_range("loss.scale", self.loss.scale, positive(self.loss.scale), "> 0 (finite)")?;
+        in_range("optimizer.lr", o.lr, positive(o.lr), "> 0 (finite)")?;
+        in_range("optimizer.weight_decay", o.weight_decay, non_negative(o.weight_decay), "≥ 0 (finite)")?;
+        in_range("optimizer.beta1", o.beta1, fraction(o.beta1), "0 ≤ beta1 < 1")?;
+        in_range("optimizer.beta2", o.beta2, fraction(o.beta2), "0 ≤ beta2 < 1")?;
+        in_range("optimizer.eps", o.eps, positive(o.eps), "> 0 (finite)")?;
+        in_range("optimizer.warmup_ratio", o.warmup_ratio, fraction(o.warmup_ratio), "0 ≤ warmup_ratio < 1")?;
+        in_range("optimizer.max_grad_norm", o.max_grad_norm, non_negative(o.max_grad_norm), "≥ 0 (0: no clipping)")?;
+        in_range("training.steps", t.steps, t.steps >= 1, "at least 1")?;
+        in_range("training.log_every", t.log_every, t.log_every >= 1, "at least 1")?;
+        if t.cache_frozen && t.freeze_layers == 0 {
+            return Err("training.cache_frozen needs training.freeze_layers > 0".into());
+        }
+        if let Some(b) = self.eval.benchmarks.iter().find(|b| b.split(':').next().unwrap_or("").trim().is_empty()) {
+            return Err(format!("eval.benchmarks has an entry without a table name: {b:?}"));
+        }
+        languages("eval.languages", &self.eval.languages)?;
         self.sampler_config().map(|_| ())
     }
 
@@ -395,6 +437,23 @@ impl TrainConfig {
         config.small_languages = s.small_languages;
         Ok(config)
     }
+}
+
+/// `field = value is out of range: range` unless `ok`.
+fn in_range(field: &str, value: impl std::fmt::Display, ok: bool, range: &str) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(format!("{field} = {value} is out of range: {range}")) }
+}
+
+/// Every code must be canonical (what the tables hold), or the filter silently matches nothing.
+fn languages(field: &str, codes: &[String]) -> Result<(), String> {
+    for code in codes {
+        if !polyret_ingest::lang::is_canonical(code) {
+            let hint = polyret_ingest::lang::canonical(code)
+                .map_or_else(|| "an unknown language code".to_string(), |c| format!("write it as {c:?}"));
+            return Err(format!("{field} has {code:?}: {hint}"));
+        }
+    }
+    Ok(())
 }
 
 /// `a.b.c=value` into a TOML table; `value` parsed as TOML, else taken as a string.
@@ -465,6 +524,46 @@ steps = 10
         assert_eq!(config.sampler.alpha, Some(0.25));
         assert_eq!(config.training.steps, 3);
         assert_eq!(config.model.backend, BackendKind::NdArray);
+    }
+
+    /// Each range is checked at load time, and the message has the field, the value and the
+    /// range (before, a negative learning rate trained with a rising loss and exit 0).
+    #[test]
+    fn out_of_range_values_are_refused_with_field_value_and_range() {
+        let (_dir, path) = write(SMOKE);
+        let cases = [
+            ("optimizer.lr=-0.001", "optimizer.lr = -0.001 is out of range: > 0"),
+            ("optimizer.lr=0.0", "optimizer.lr = 0 is out of range"),
+            ("optimizer.max_grad_norm=-1.0", "optimizer.max_grad_norm = -1 is out of range: ≥ 0"),
+            ("optimizer.weight_decay=-0.01", "optimizer.weight_decay = -0.01 is out of range: ≥ 0"),
+            ("optimizer.beta1=1.0", "optimizer.beta1 = 1 is out of range: 0 ≤ beta1 < 1"),
+            ("optimizer.beta2=-0.5", "optimizer.beta2 = -0.5 is out of range"),
+            ("optimizer.eps=0.0", "optimizer.eps = 0 is out of range"),
+            ("optimizer.warmup_ratio=1.0", "optimizer.warmup_ratio = 1 is out of range"),
+            ("loss.scale=nan", "loss.scale = NaN is out of range: > 0"),
+            ("sampler.alpha=1.5", "sampler.alpha = 1.5 is out of range: 0 to 1"),
+            ("sampler.alpha_end=-0.1", "sampler.alpha_end = -0.1 is out of range"),
+            ("sampler.batch_size=1", "sampler.batch_size = 1 is out of range: at least 2"),
+            ("sampler.language_weighting={temperature=-1.0}", "temperature = -1 is out of range"),
+            ("training.steps=0", "training.steps = 0 is out of range: at least 1"),
+            ("training.log_every=0", "training.log_every = 0 is out of range: at least 1"),
+            ("model.max_query_tokens=1", "model.max_query_tokens = 1 is out of range: at least 2"),
+            ("data.split=\"dev\"", "data.split = \"dev\" is out of range: train, val or test"),
+            ("data.validation_split=\"train\"", "data.validation_split = \"train\" must differ from data.split"),
+            ("data.languages=[\"de\", \"eng\"]", "data.languages has \"eng\": write it as \"en\""),
+            ("eval.languages=[\"xx\"]", "eval.languages has \"xx\": an unknown language code"),
+            ("data.sources=[]", "data.sources = [] must list at least one"),
+        ];
+        for (set, expected) in cases {
+            let err = TrainConfig::load(&path, &[set.into()]).unwrap_err().to_string();
+            assert!(err.contains("c.toml") && err.contains(expected), "{set}: {err}");
+        }
+        // The edges of each range are accepted.
+        let edges =
+            ["optimizer.max_grad_norm=0.0", "optimizer.weight_decay=0.0", "sampler.alpha=1.0", "optimizer.lr=1e30"];
+        TrainConfig::load(&path, &edges.map(String::from)).unwrap();
+        TrainConfig::load(&path, &["data.validation_split=\"train\"".into(), "data.validation_pairs=0".into()])
+            .unwrap();
     }
 
     #[test]

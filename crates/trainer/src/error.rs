@@ -23,16 +23,33 @@ pub enum TrainError {
     #[error("training data: {0}")]
     Data(String),
     /// The loss or the gradients became NaN or infinite.
-    #[error("step {step}: loss is {loss} (gradient norm {grad_norm}); the run stopped, the last good checkpoint is {}", checkpoint.display())]
+    #[error(
+        "step {step}: loss is {loss} (gradient norm {grad_norm}); the run stopped. {}",
+        match (checkpoint, checkpoint_step) {
+            (Some(path), Some(at)) => format!("The last good checkpoint is {} (step {at}).", path.display()),
+            _ => "No checkpoint was written yet.".to_string(),
+        }
+    )]
     NonFinite {
-        /// The step.
+        /// The step, counted from 1 as in `metrics.jsonl`.
         step: u64,
         /// The loss value.
         loss: f64,
         /// The gradient norm.
         grad_norm: f64,
-        /// Where the last good state is.
-        checkpoint: PathBuf,
+        /// The last good checkpoint, if one was written (or resumed from).
+        checkpoint: Option<PathBuf>,
+        /// The step that checkpoint holds.
+        checkpoint_step: Option<u64>,
+    },
+    /// The run directory cannot be used as asked (another process trains in it, or a finished
+    /// run was made with another config).
+    #[error("{}: {message}", path.display())]
+    RunDir {
+        /// The run directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
     },
     /// A checkpoint is missing, incomplete or from another run.
     #[error("{}: {message}", path.display())]
@@ -57,6 +74,12 @@ pub enum TrainError {
     /// Evaluation failed.
     #[error(transparent)]
     Eval(#[from] polyret_evaluator::EvalError),
+}
+
+impl From<polyret_files::Error> for TrainError {
+    fn from(e: polyret_files::Error) -> Self {
+        Self::Io { path: e.path, source: e.source }
+    }
 }
 
 impl TrainError {

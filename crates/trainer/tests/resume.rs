@@ -116,11 +116,14 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     // The checkpoint holds finite weights from before the failing step, and no final model exists.
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("checkpoint/state.json")).unwrap()).unwrap();
-    let failed_at = match err {
-        trainer::TrainError::NonFinite { step, .. } => step,
+    let (failed_at, checkpoint_step) = match err {
+        trainer::TrainError::NonFinite { step, checkpoint_step, .. } => (step, checkpoint_step),
         _ => unreachable!(),
     };
-    assert_eq!(state["step"].as_u64().unwrap(), failed_at);
+    // Steps count from 1 as in metrics.jsonl: the checkpoint holds the step before the failing one.
+    assert_eq!(Some(state["step"].as_u64().unwrap()), checkpoint_step);
+    assert_eq!(checkpoint_step, Some(failed_at - 1));
+    assert!(message.contains(&format!("(step {})", failed_at - 1)), "{message}");
     let weights = polyret_encoder::weights::read_safetensors(&out.join("checkpoint/model.safetensors")).unwrap();
     assert!(weights.values().all(|t| t.data.iter().all(|v| v.is_finite())));
     assert!(!out.join("model").exists());

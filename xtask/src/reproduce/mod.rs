@@ -119,12 +119,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The settings every run of a runs directory shares, kept in `<runs>/study.json`: finished runs
 /// are only reused (and reported) under the config and `--set` overrides they were made with, so
-/// changing either never mixes runs of two settings in one report.
+/// changing either never mixes runs of two settings in one report. The check and the record
+/// happen under the lock of the runs directory, so two studies started at once with different
+/// settings cannot both claim it.
 fn check_settings(runs: &Path, config: &Path, overrides: &[String], record: bool) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
     let parsed: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
     let settings = serde_json::json!({"config": parsed, "overrides": overrides});
     let path = runs.join("study.json");
+    let _lock = if record { Some(polyret_files::DirLock::acquire(runs)?) } else { None };
     if let Ok(previous) = std::fs::read_to_string(&path) {
         let previous: serde_json::Value =
             serde_json::from_str(&previous).with_context(|| format!("parsing {}", path.display()))?;
@@ -139,8 +142,7 @@ fn check_settings(runs: &Path, config: &Path, overrides: &[String], record: bool
             );
         }
     } else if record {
-        std::fs::create_dir_all(runs)?;
-        std::fs::write(&path, serde_json::to_string_pretty(&settings)?)?;
+        polyret_files::write_atomic(&path, serde_json::to_string_pretty(&settings)?.as_bytes())?;
     }
     Ok(())
 }
@@ -182,7 +184,7 @@ fn run_trainer(trainer: &Path, config: &Path, spec: &RunSpec, overrides: &[Strin
     let seconds = started.elapsed().as_secs_f64();
     prune(&spec.dir)?;
     let timing = serde_json::json!({"wall_seconds": seconds, "overrides": overrides});
-    std::fs::write(spec.dir.join("timing.json"), serde_json::to_string_pretty(&timing)?)?;
+    polyret_files::write_atomic(&spec.dir.join("timing.json"), serde_json::to_string_pretty(&timing)?.as_bytes())?;
     eprintln!("   {:.1} min", seconds / 60.0);
     Ok(())
 }
@@ -229,5 +231,31 @@ mod tests {
         assert!(err.contains("other settings"), "{err}");
         std::fs::write(&config, "[training]\nsteps = 400\n").unwrap();
         assert!(check_settings(&runs, &config, &set, false).is_err());
+    }
+
+    /// Studies started at once with different settings: exactly one claims the directory (before
+    /// the lock, several read "no study.json" and each wrote its own).
+    #[test]
+    fn concurrent_studies_with_different_settings_cannot_both_claim_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        let config = dir.path().join("study.toml");
+        std::fs::write(&config, "[training]\nsteps = 300\n").unwrap();
+        let barrier = std::sync::Barrier::new(12);
+        let claimed: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..12)
+                .map(|t| {
+                    let (runs, config, barrier) = (&runs, &config, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        usize::from(check_settings(runs, config, &[format!("seed={t}")], true).is_ok())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(claimed, 1);
+        let names: Vec<_> = std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["study.json"], "no temporaries left");
     }
 }

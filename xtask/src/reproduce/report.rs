@@ -376,7 +376,7 @@ pub fn write(results: &Path, config: &Path, specs: &[RunSpec], command: &str, se
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    polyret_encoder::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
+    polyret_files::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A statement per (benchmark, baseline, setting) that the paper makes a claim about.

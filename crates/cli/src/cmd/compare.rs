@@ -14,7 +14,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', default_value = "map,ndcg_at_10,recall_at_10", value_parser = parse_metric)]
     metrics: Vec<Metric>,
     /// Random sign flips per test.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = super::at_least_one::<usize>)]
     permutations: usize,
     /// Seed of the sign flips.
     #[arg(long, default_value_t = 0)]

@@ -1,6 +1,6 @@
 //! `polyret encode`: embed the texts of a JSONL file into a Parquet table.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -26,25 +26,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-    let mut texts = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let at = || format!("{}:{}", args.input.display(), i + 1);
-        let value: serde_json::Value =
-            serde_json::from_str(line).with_context(|| format!("{}: malformed JSON", at()))?;
-        let Some(body) = value.get("text").and_then(|t| t.as_str()) else {
-            bail!("{}: no string field \"text\"", at());
-        };
-        let role = match value.get("role").and_then(|r| r.as_str()).unwrap_or("passage") {
-            "query" => "query",
-            "passage" => "passage",
-            other => bail!("{}: role {other:?} is neither \"query\" nor \"passage\"", at()),
-        };
-        texts.push(EmbeddedText { line: i as u64, role: role.into(), text: body.into() });
-    }
-    if texts.is_empty() {
-        bail!("{}: no texts", args.input.display());
-    }
+    refuse_overwriting(&args.input, &args.out)?;
+    let texts = read_texts(&args.input)?;
     let encoder = SentenceEncoder::load(&args.model, &args.backend.device())?;
     let dim = encoder.dim();
     let started = Instant::now();
@@ -70,4 +53,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// An output that is the input (by canonical path, so `./f` and `d/../f` count) would be
+/// replaced before anyone noticed.
+fn refuse_overwriting(input: &Path, out: &Path) -> anyhow::Result<()> {
+    let canonical = |p: &Path| p.canonicalize().with_context(|| format!("reading {}", p.display()));
+    if out.exists() && canonical(out)? == canonical(input)? {
+        bail!("--out {} is the input file; choose another output", out.display());
+    }
+    Ok(())
+}
+
+/// The input lines (blank ones skipped; a byte-order mark and `.gz` handled as `ingest` does),
+/// checked before any model is loaded: errors name the file and line.
+fn read_texts(input: &Path) -> anyhow::Result<Vec<EmbeddedText>> {
+    let text = polyret_ingest::io::read_text(input)?;
+    let mut texts = Vec::new();
+    for (line, raw) in polyret_ingest::io::numbered_lines(&text).filter(|(_, l)| !l.trim().is_empty()) {
+        let at = || format!("{}:{line}", input.display());
+        let value: serde_json::Value =
+            serde_json::from_str(raw).with_context(|| format!("{}: malformed JSON", at()))?;
+        let Some(body) = value.get("text").and_then(|t| t.as_str()) else {
+            bail!("{}: no string field \"text\"", at());
+        };
+        if body.trim().is_empty() {
+            bail!("{}: \"text\" is empty", at());
+        }
+        let role = match value.get("role").and_then(|r| r.as_str()).unwrap_or("passage") {
+            "query" => "query",
+            "passage" => "passage",
+            other => bail!("{}: role {other:?} is neither \"query\" nor \"passage\"", at()),
+        };
+        texts.push(EmbeddedText { line: line as u64 - 1, role: role.into(), text: body.into() });
+    }
+    if texts.is_empty() {
+        bail!("{}: no texts", input.display());
+    }
+    Ok(texts)
 }

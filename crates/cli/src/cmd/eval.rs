@@ -2,19 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use polyret_encoder::{BackendKind, SentenceEncoder};
 use polyret_evaluator::{EvalOptions, Setting, TrecExport, default_cache_dir, evaluate};
-use polyret_ingest::{CATALOG_FILE, Catalog, EvalSet};
+use polyret_ingest::EvalSet;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Model directory (HF layout: config.json, tokenizer.json, weights).
     #[arg(long)]
     model: PathBuf,
-    /// Benchmark: xquad-r (held-out articles), xquad-r-full, multi30k (= multi30k-test_2016),
-    /// multi30k-test_2017…, xflickrco, tatoeba, any evaluation table in the catalog, or a
-    /// directory holding queries/corpus/qrels.parquet (or one of those files).
+    /// Benchmark: xquad-r (held-out articles), xquad-r-full, mlqa-r, multi30k (=
+    /// multi30k-test_2016), multi30k-test_2017…, xflickrco, tatoeba, any evaluation table in the
+    /// catalog, or a directory holding queries/corpus/qrels.parquet (or one of those files).
     #[arg(long)]
     benchmark: String,
     /// Output directory (results.json, per_query.tsv, run files, heatmap, summary.md).
@@ -24,8 +24,8 @@ pub struct Args {
     #[arg(long, default_value_t = BackendKind::Flex)]
     backend: BackendKind,
     /// Evaluate only these languages (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    langs: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_parser = super::language)]
+    pub(super) langs: Vec<String>,
     /// Parquet root holding catalog.json.
     #[arg(long, default_value = "data/parquet")]
     data: PathBuf,
@@ -37,7 +37,7 @@ pub struct Args {
     no_cache: bool,
     /// Documents per exported ranking (trec_eval on the run files reproduces every measure
     /// cut at this depth or above it: map_at_100, ndcg_at_10, recall_at_100, mrr_at_10…).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::at_least_one::<usize>)]
     run_depth: usize,
     /// Also extend each exported ranking to its lowest-ranked relevant document, so that
     /// trec_eval reproduces full-ranking map too (runs grow with the model's worst ranks).
@@ -54,25 +54,8 @@ pub struct Args {
 
 /// Resolves a benchmark name or path to an evaluation set (shared with `polyret search`).
 pub(crate) fn load_benchmark(benchmark: &str, data: &Path) -> anyhow::Result<EvalSet> {
-    let path = Path::new(benchmark);
-    if path.exists() {
-        let dir = if path.is_file() { path.parent().unwrap_or(Path::new(".")) } else { path };
-        let mut set = polyret_ingest::read_eval_set(dir)?;
-        if set.name.is_empty() {
-            set.name = dir.file_name().map_or_else(|| benchmark.to_owned(), |n| n.to_string_lossy().into_owned());
-        }
-        return Ok(set);
-    }
-    let name = match benchmark {
-        "multi30k" => "multi30k-test_2016",
-        other => other,
-    };
-    let catalog_path = data.join(CATALOG_FILE);
-    if !catalog_path.exists() {
-        bail!("{} does not exist: run `polyret fetch-data` first, or pass --data", catalog_path.display());
-    }
-    let catalog = Catalog::load(&catalog_path)?;
-    Ok(catalog.read_eval_set(name)?)
+    polyret_evaluator::load_benchmark(benchmark, data)
+        .with_context(|| format!("loading benchmark {benchmark} (Parquet root --data {})", data.display()))
 }
 
 /// Loads a model on a backend (shared with `polyret search`).

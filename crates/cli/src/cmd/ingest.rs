@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use polyret_fetch::DataOptions;
-use polyret_ingest::catalog::validate_table_name;
+use polyret_ingest::catalog::{Replace, validate_table_name};
 use polyret_ingest::{CATALOG_FILE, Catalog, Ingested, Source, Table, jsonl, parallel};
 
 /// Convert a dataset into Parquet tables.
@@ -29,6 +29,8 @@ enum SourceArg {
     /// Same as `xquad`: one reader builds pairs and evaluation sets, which share the sentence
     /// breaks and the article split.
     XquadR,
+    /// MLQA-R (LAReQA) answer retrieval (7 languages; CC BY-NC 4.0, non-commercial).
+    MlqaR,
     /// Multi30K: multi30k-pairs and the task1 test sets.
     Multi30k,
     /// xFlickr&CO caption retrieval (8 languages).
@@ -43,6 +45,9 @@ enum SourceArg {
         /// Table name (default: the file name without extension).
         #[arg(long)]
         name: Option<String>,
+        /// Replace a table of that name even if it is of another kind or a bundled benchmark.
+        #[arg(long)]
+        force: bool,
     },
     /// An evaluation set from a folder of line-aligned LANG.txt files (line i is the same
     /// sentence in every file).
@@ -52,6 +57,9 @@ enum SourceArg {
         /// Table name (default: the folder name).
         #[arg(long)]
         name: Option<String>,
+        /// Replace a table of that name even if it is of another kind or a bundled benchmark.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -67,18 +75,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     match &args.source {
         SourceArg::Xquad | SourceArg::XquadR => bundled("xquad"),
+        SourceArg::MlqaR => bundled("mlqa-r"),
         SourceArg::Multi30k => bundled("multi30k"),
         SourceArg::Xflickrco => bundled("xflickrco"),
         SourceArg::Tatoeba => bundled("tatoeba"),
-        SourceArg::Jsonl { file, name } => {
+        SourceArg::Jsonl { file, name, force } => {
             let name = table_name(name.as_deref(), file)?;
-            publish(&args.data_dir, jsonl::read_jsonl_pairs(file, &name)?, file)
+            let table = jsonl::read_jsonl_pairs(file, &name)?;
+            publish(&args.data_dir, table, Source::local(&[file.clone()])?, *force)
         }
-        SourceArg::Parallel { dir, name } => {
+        SourceArg::Parallel { dir, name, force } => {
             let name = table_name(name.as_deref(), dir)?;
             let files: Vec<PathBuf> = parallel::language_files(dir)?.into_iter().map(|(p, _)| p).collect();
             let table = parallel::read_parallel_dir(dir, &name)?;
-            publish_with(&args.data_dir, table, Source::local(&files)?)
+            publish(&args.data_dir, table, Source::local(&files)?, *force)
         }
     }
 }
@@ -96,14 +106,13 @@ fn table_name(given: Option<&str>, path: &Path) -> anyhow::Result<String> {
     Ok(name)
 }
 
-fn publish(data_dir: &Path, table: Table, input: &Path) -> anyhow::Result<()> {
-    publish_with(data_dir, table, Source::local(&[input.to_path_buf()])?)
-}
-
-fn publish_with(data_dir: &Path, table: Table, source: Source) -> anyhow::Result<()> {
+/// Writes a user table and records it; replacing a table of another kind or a bundled
+/// benchmark needs `force`.
+fn publish(data_dir: &Path, table: Table, source: Source, force: bool) -> anyhow::Result<()> {
     let mut catalog = Catalog::load_or_new(&data_dir.join("parquet").join(CATALOG_FILE))?;
     let name = table.name.clone();
-    catalog.publish(&Ingested { tables: vec![table], xquad_split: None }, &[source], None)?;
+    let replace = if force { Replace::Any } else { Replace::SameKindUserTable };
+    catalog.publish_with(&Ingested { tables: vec![table], xquad_split: None }, &[source], None, replace)?;
     let entry = catalog.table(&name).expect("just published");
     let rows: Vec<String> = entry.rows.iter().map(|(part, n)| format!("{part} {n}")).collect();
     println!(

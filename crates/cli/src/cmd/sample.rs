@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// Number of batches to write.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = super::at_least_one::<u64>)]
     batches: u64,
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
@@ -61,7 +61,7 @@ pub struct Args {
     /// Languages with fewer groups than the batch size: fail, or leave them out of the draws.
     #[arg(long, value_enum, default_value_t = SmallArg::Error)]
     small_languages: SmallArg,
-    /// Output file (written as FILE.tmp, renamed when complete).
+    /// Output file (written under a temporary name, renamed when complete).
     #[arg(long, value_name = "FILE.jsonl")]
     out: PathBuf,
     /// Continue from a state saved by --save-state (same tables and options).
@@ -163,12 +163,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} batches {per_sec} eta {eta}").expect("valid template"),
     );
     polyret_ingest::io::write_atomic(&args.out, |out| {
-        let tmp = polyret_ingest::io::tmp_path(&args.out);
         for _ in 0..args.batches {
             let batch = sampler.next_batch();
             serde_json::to_writer(&mut *out, &batch_line(&index, &batch))
-                .map_err(|e| IngestError::io(&tmp, e.into()))?;
-            out.write_all(b"\n").map_err(|e| IngestError::io(&tmp, e))?;
+                .map_err(|e| IngestError::io(&args.out, e.into()))?;
+            out.write_all(b"\n").map_err(|e| IngestError::io(&args.out, e))?;
             progress.inc(1);
         }
         Ok(())
@@ -180,8 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.save_state {
         let state = sampler.state();
         polyret_ingest::io::write_atomic(path, |out| {
-            serde_json::to_writer_pretty(&mut *out, &state)
-                .map_err(|e| IngestError::io(polyret_ingest::io::tmp_path(path), e.into()))
+            serde_json::to_writer_pretty(&mut *out, &state).map_err(|e| IngestError::io(path, e.into()))
         })
         .with_context(|| format!("writing sampler state {}", path.display()))?;
         tracing::info!("saved the sampler state (next batch {}) to {}", state.next_batch(), path.display());
@@ -444,7 +442,13 @@ mod tests {
         run_with(&["--batches", "10", "--out", &flag("all.jsonl")]).unwrap();
         let all = lines(&path("all.jsonl"));
         assert_eq!(all.len(), 10);
-        assert!(!path("all.jsonl.tmp").exists());
+        let hidden = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+                .count()
+        };
+        assert_eq!(hidden(), 0, "no temporary left");
         for (i, line) in all.iter().enumerate() {
             assert_eq!(line["batch"], i as u64);
             let pairs = line["pairs"].as_array().unwrap();
@@ -478,19 +482,23 @@ mod tests {
         assert!(format!("{err:#}").contains("splits present: test, train"), "{err:#}");
         let err = run_sized("20", &["--batches", "1", "--out", &flag("e.jsonl")]).unwrap_err();
         assert!(format!("{err:#}").contains("en: 12 groups"), "{err:#}");
-        assert!(!path("e.jsonl").exists() && !path("e.jsonl.tmp").exists());
+        assert!(!path("e.jsonl").exists() && hidden() == 0);
     }
 
+    /// Each file is refused such rows at ingestion; two files can still repeat each other's.
     #[test]
     fn duplicate_rows_are_reported_with_file_and_row() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dup.parquet");
-        let rows = vec![row("q0", "en", "train"), row("q1", "en", "train"), row("q0", "en", "train")];
-        polyret_ingest::write_pairs(&path, &rows).unwrap();
-        let kept = read_rows(std::slice::from_ref(&path), "train").unwrap();
-        let err = group_index(&kept, std::slice::from_ref(&path)).unwrap_err();
+        let rows = [row("q0", "en", "train"), row("q1", "en", "train"), row("q0", "en", "train")];
+        let err = polyret_ingest::write_pairs(&dir.path().join("dup.parquet"), &rows).unwrap_err().to_string();
+        assert!(err.contains("rows 1 and 3") && err.contains("`q0`") && err.contains("`en` twice"), "{err}");
+        let paths = [dir.path().join("a.parquet"), dir.path().join("b.parquet")];
+        polyret_ingest::write_pairs(&paths[0], &rows[..2]).unwrap();
+        polyret_ingest::write_pairs(&paths[1], &rows[2..]).unwrap();
+        let kept = read_rows(&paths, "train").unwrap();
+        let err = group_index(&kept, &paths).unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains(&format!("{} row 1 and {} row 3", path.display(), path.display())), "{msg}");
+        assert!(msg.contains(&format!("{} row 1 and {} row 1", paths[0].display(), paths[1].display())), "{msg}");
         assert!(msg.contains("`q0`") && msg.contains("`en` twice"), "{msg}");
     }
 }

@@ -22,11 +22,11 @@ pub struct Args {
     #[arg(long)]
     query: Option<String>,
     /// Passages to show.
-    #[arg(short, long, default_value_t = 10)]
+    #[arg(short, long, default_value_t = 10, value_parser = super::at_least_one::<usize>)]
     k: usize,
     /// Search only these corpus languages (comma-separated); as in `eval`, a set with subsets
     /// keeps the subsets wholly in them (`tatoeba --langs de,en` is `deu-eng`).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = super::language)]
     langs: Vec<String>,
     /// Burn backend for the encoder.
     #[arg(long, default_value_t = BackendKind::Flex)]

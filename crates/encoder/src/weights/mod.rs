@@ -81,6 +81,15 @@ impl WeightMap {
         self.tensors.contains_key(name)
     }
 
+    /// The highest `N` among keys not yet taken that read `{prefix}N.…` (e.g. the deepest
+    /// `encoder.layer.N` left over).
+    pub fn highest_index(&self, prefix: &str) -> Option<usize> {
+        self.tensors
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix)?.split('.').next()?.parse::<usize>().ok())
+            .max()
+    }
+
     /// Removes and returns `name`, checking its shape. A missing key is recorded and an empty
     /// placeholder returned so that one load reports *all* missing keys at once in `finish`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<NamedTensor, EncoderError> {

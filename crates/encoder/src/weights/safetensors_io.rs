@@ -34,7 +34,7 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, NamedTensor>, En
     Ok(out)
 }
 
-/// Writes f32 tensors atomically (`PATH.tmp`, then rename), with `{"format": "pt"}` metadata so
+/// Writes f32 tensors atomically (a unique temporary, then rename), with `{"format": "pt"}` metadata so
 /// transformers loads the file as a PyTorch checkpoint.
 pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, NamedTensor>) -> Result<(), EncoderError> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
@@ -69,7 +69,7 @@ mod tests {
         ]);
         write_safetensors(&path, &tensors).unwrap();
         assert_eq!(read_safetensors(&path).unwrap(), tensors);
-        assert!(!path.with_extension("safetensors.tmp").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
     }
 
     #[test]

@@ -13,7 +13,8 @@ pub struct DataArgs {
     /// (e.g. ../shared/data).
     #[arg(long, value_name = "DIR", env = MIRROR_ENV)]
     pub mirror: Option<PathBuf>,
-    /// Only these datasets (xquad, multi30k, xflickrco, tatoeba) or the datasets of these tables.
+    /// Only these datasets (xquad, mlqa-r, multi30k, xflickrco, tatoeba) or the datasets of these
+    /// tables.
     #[arg(long, value_name = "NAME", num_args = 1.., value_delimiter = ',')]
     pub only: Vec<String>,
     /// Data directory holding manifest.toml, raw/ and parquet/ (default: the workspace's data/

@@ -12,16 +12,18 @@ use crate::FetchError;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// One entry per upstream repository.
+    /// One entry per upstream repository and commit.
     #[serde(rename = "dataset")]
     pub datasets: Vec<ManifestDataset>,
 }
 
-/// The files of one upstream repository at one commit.
+/// The files of one upstream repository at one commit. A repository may have several entries
+/// (LAReQA: XQuAD-R and MLQA-R at different commits) as long as their paths differ.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestDataset {
-    /// Short name (`xquad`, `xquad-r`, `multi30k`, `xflickrco`, `tatoeba`).
+    /// Short name (`xquad`, `xquad-r`, `mlqa-r`, `multi30k`, `xflickrco`, `tatoeba`), which
+    /// `polyret_ingest::Dataset::manifest_entries` refers to.
     pub name: String,
     /// `OWNER/REPO` on GitHub.
     pub repo: String,
@@ -122,17 +124,17 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Every file of the repositories in `repos`, in manifest order.
-    pub fn files_of<'a>(&'a self, repos: &'a [&str]) -> impl Iterator<Item = FileRef<'a>> + 'a {
+    /// Every file of the entries named in `entries`, in manifest order.
+    pub fn files_of<'a>(&'a self, entries: &'a [&str]) -> impl Iterator<Item = FileRef<'a>> + 'a {
         self.datasets
             .iter()
-            .filter(|d| repos.contains(&d.repo.as_str()))
+            .filter(|d| entries.contains(&d.name.as_str()))
             .flat_map(|d| d.files.iter().map(move |file| FileRef { dataset: d, file }))
     }
 
-    /// The entry of repository `repo`.
-    pub fn repo(&self, repo: &str) -> Option<&ManifestDataset> {
-        self.datasets.iter().find(|d| d.repo == repo)
+    /// The entry named `name`.
+    pub fn entry(&self, name: &str) -> Option<&ManifestDataset> {
+        self.datasets.iter().find(|d| d.name == name)
     }
 }
 
@@ -152,7 +154,7 @@ files = [ { path = "a/b.txt", size = 3, sha256 = "ba7816bf8f01cfea414140de5dae22
     #[test]
     fn parses_and_builds_addresses() {
         let m = Manifest::parse(Path::new("m.toml"), GOOD).unwrap();
-        let f = m.files_of(&["owner/repo"]).next().unwrap();
+        let f = m.files_of(&["x"]).next().unwrap();
         assert_eq!(f.rel_path(), "owner/repo/a/b.txt");
         assert_eq!(
             f.url("https://raw.githubusercontent.com/"),

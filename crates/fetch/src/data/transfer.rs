@@ -1,10 +1,10 @@
 //! Getting one manifest file into `data/raw/OWNER/REPO/PATH`: already there and intact, copied
-//! from a mirror, or downloaded — always streamed through SHA-256 into `NAME.tmp` and renamed
+//! from a mirror, or downloaded — always streamed through SHA-256 into a temporary and renamed
 //! only when the checksum matches, so `data/raw` only ever holds verified files.
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use indicatif::ProgressBar;
@@ -123,8 +123,10 @@ fn download(agent: &ureq::Agent, url: &str, dest: &Path, expected: &str, bar: &P
     })
 }
 
-/// Streams `input` into `dest` through SHA-256 via `dest.tmp`; renames only on a checksum
-/// match. `shown` names the source in errors (the mirror file or the URL).
+/// Streams `input` into `dest` through SHA-256 via a unique temporary next to it
+/// ([`polyret_files::AtomicFile`], so concurrent fetches of one file never mix their bytes);
+/// renames only on a checksum match. `shown` names the source in errors (the mirror file or
+/// the URL).
 fn copy_verified(
     mut input: impl Read,
     shown: &Path,
@@ -132,36 +134,23 @@ fn copy_verified(
     expected: &str,
     bar: &ProgressBar,
 ) -> Result<(), FetchError> {
-    let dir = dest.parent().expect("raw paths have a parent");
-    std::fs::create_dir_all(dir).map_err(|e| FetchError::io(dir, e))?;
-    let mut tmp_name = dest.file_name().expect("raw paths have a file name").to_os_string();
-    tmp_name.push(".tmp");
-    let tmp: PathBuf = dest.with_file_name(tmp_name);
-    let result = (|| {
-        let mut out = File::create(&tmp).map_err(|e| FetchError::io(&tmp, e))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(FetchError::io(shown, e)),
-            };
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| FetchError::io(&tmp, e))?;
-            bar.inc(n as u64);
-        }
-        out.sync_all().map_err(|e| FetchError::io(&tmp, e))?;
-        let actual = hex::encode(hasher.finalize());
-        if actual != expected {
-            return Err(FetchError::Checksum { path: shown.to_path_buf(), expected: expected.to_string(), actual });
-        }
-        std::fs::rename(&tmp, dest).map_err(|e| FetchError::io(dest, e))
-    })();
-    if result.is_err() {
-        // Best effort: the error above is what the caller needs.
-        let _ = std::fs::remove_file(&tmp);
+    let mut out = polyret_files::AtomicFile::create(dest)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FetchError::io(shown, e)),
+        };
+        hasher.update(&buf[..n]);
+        out.writer().write_all(&buf[..n]).map_err(|e| FetchError::io(dest, e))?;
+        bar.inc(n as u64);
     }
-    result
+    let actual = hex::encode(hasher.finalize());
+    if actual != expected {
+        return Err(FetchError::Checksum { path: shown.to_path_buf(), expected: expected.to_string(), actual });
+    }
+    Ok(out.commit()?)
 }

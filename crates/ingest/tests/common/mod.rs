@@ -45,6 +45,21 @@ fn breaks(ctx: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Adds LAReQA's `sentence_breaks` and `sentences` to a paragraph whose context is cut by
+/// [`breaks`].
+fn add_sentences(para: &mut Value) {
+    let ctx = para["context"].as_str().unwrap().to_string();
+    let b = breaks(&ctx);
+    let c: Vec<char> = ctx.chars().collect();
+    para["sentence_breaks"] = json!(b.iter().map(|&(s, e)| [s, e]).collect::<Vec<_>>());
+    para["sentences"] = json!(b.iter().map(|&(s, e)| c[s..e].iter().collect::<String>()).collect::<Vec<_>>());
+}
+
+/// Char offset of `part` in `ctx`.
+fn char_start(ctx: &str, part: &str) -> usize {
+    ctx[..ctx.find(part).unwrap()].chars().count()
+}
+
 /// One SQuAD file: per article one paragraph with two questions — q0 answered inside the
 /// second sentence, q1 whose answer span crosses from the second into the third sentence in
 /// German only (`"here. Final"`), else lies in the third.
@@ -56,7 +71,7 @@ pub fn squad(lang: &str, with_breaks: bool) -> Value {
             let ctx = context(lang, a);
             let q0 = format!("{a}{a}");
             let q1 = if lang == "de" { "here. Final".to_string() } else { "Final".to_string() };
-            let start = |ans: &str| ctx.chars().count() - ctx[ctx.find(ans).unwrap()..].chars().count();
+            let start = |ans: &str| char_start(&ctx, ans);
             let mut para = json!({
                 "context": ctx,
                 "qas": [
@@ -65,10 +80,7 @@ pub fn squad(lang: &str, with_breaks: bool) -> Value {
                 ],
             });
             if with_breaks {
-                let b = breaks(&ctx);
-                let c: Vec<char> = ctx.chars().collect();
-                para["sentence_breaks"] = json!(b.iter().map(|&(s, e)| [s, e]).collect::<Vec<_>>());
-                para["sentences"] = json!(b.iter().map(|&(s, e)| c[s..e].iter().collect::<String>()).collect::<Vec<_>>());
+                add_sentences(&mut para);
             }
             json!({"title": title, "paragraphs": [para]})
         })
@@ -93,6 +105,56 @@ pub fn write_xquad(root: &Path, edit: impl Fn(&str, bool, &mut Value)) {
 
 pub fn xquad_file(root: &Path, lang: &str) -> PathBuf {
     root.join(format!("deepmind/xquad/xquad.{lang}.json"))
+}
+
+pub const MLQA_R_LANGS: [&str; 7] = ["ar", "de", "en", "es", "hi", "vi", "zh"];
+
+/// The MLQA-R questions each language has: q1 in 4 languages, q2 in 2, q3 in 3; English has all.
+pub fn mlqa_r_questions(lang: &str) -> Vec<&'static str> {
+    ["q1", "q2", "q3"]
+        .into_iter()
+        .filter(|q| match *q {
+            "q1" => ["ar", "de", "en", "zh"].contains(&lang),
+            "q2" => ["en", "es"].contains(&lang),
+            _ => ["en", "hi", "vi"].contains(&lang),
+        })
+        .collect()
+}
+
+/// One MLQA-R file: one article per question of [`mlqa_r_questions`], each a paragraph of three
+/// sentences with the answer `"{q}{q}"` in the second; in German the answer runs on into the
+/// third (`"q1q1 here. Final"`). English's first article has a second paragraph, without
+/// questions.
+pub fn mlqa_r(lang: &str) -> Value {
+    let data: Vec<Value> = mlqa_r_questions(lang)
+        .into_iter()
+        .enumerate()
+        .map(|(a, q)| {
+            let ctx = format!("Intro {lang} {q}. The answer is {q}{q} here. Final words.");
+            let answer = if lang == "de" { format!("{q}{q} here. Final") } else { format!("{q}{q}") };
+            let qa = json!({"id": q, "question": format!(" Where is {q} in {lang}? "), "answers": [{"text": answer, "answer_start": char_start(&ctx, &answer)}]});
+            let mut paragraphs = vec![json!({"context": ctx, "qas": [qa]})];
+            if lang == "en" && a == 0 {
+                paragraphs.push(json!({"context": "No questions here. Only candidates. Three of them.", "qas": []}));
+            }
+            paragraphs.iter_mut().for_each(add_sentences);
+            json!({"title": format!("{lang} article {a}"), "paragraphs": paragraphs})
+        })
+        .collect();
+    json!({"version": "1.0", "data": data})
+}
+
+/// Writes the 7 MLQA-R files; `edit(lang, value)` may change a file before it is written.
+pub fn write_mlqa_r(root: &Path, edit: impl Fn(&str, &mut Value)) {
+    for lang in MLQA_R_LANGS {
+        let mut v = mlqa_r(lang);
+        edit(lang, &mut v);
+        write(&mlqa_r_file(root, lang), v.to_string().as_bytes());
+    }
+}
+
+pub fn mlqa_r_file(root: &Path, lang: &str) -> PathBuf {
+    root.join(format!("google-research-datasets/lareqa/mlqa-r/{lang}.json"))
 }
 
 /// Multi30K: task2 train (3 images) and val (2 images) with captions 1 and 2 in en/de; task1
