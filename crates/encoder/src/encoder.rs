@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use polyret_files::{replace_dir, stage_dir, write_atomic};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::EncoderError;
 use crate::config::{BertConfig, Pooling, SentenceConfig};
 use crate::hf_tokenizer::{exported_tokenizer_config, warn_on_disagreement};
-use crate::io::{replace_dir, write_atomic};
 use crate::model::{BertModel, Mode, ModelInput, cls, mean_pool};
 use crate::tokenizer::TextTokenizer;
 use crate::weights::{LoadReport, NamedTensor, WeightMap, read_e5s1, read_safetensors, write_safetensors};
@@ -79,7 +79,8 @@ impl SentenceEncoder {
 
     /// Wraps an in-memory model (e.g. one being fine-tuned).
     pub fn from_parts(model: BertModel, tokenizer: TextTokenizer, sentence: SentenceConfig, device: &Device) -> Self {
-        let fingerprint = format!("unsaved-{:016x}", rand_id());
+        // Random: embeddings are cached by fingerprint, and these weights have no file to digest.
+        let fingerprint = format!("unsaved-{:016x}", fastrand::u64(..));
         Self { model, tokenizer, sentence, device: device.clone(), fingerprint, limits: BatchLimits::default() }
     }
 
@@ -213,13 +214,7 @@ pub fn save_model_dir(
     tokenizer_json: &Path,
     sentence: &SentenceConfig,
 ) -> Result<(), EncoderError> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| EncoderError::io(parent, e))?;
-    let staging = crate::io::tmp_path(dir);
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| EncoderError::io(&staging, e))?;
-    }
-    std::fs::create_dir_all(staging.join("1_Pooling")).map_err(|e| EncoderError::io(&staging, e))?;
+    let staging = stage_dir(dir)?;
     write_atomic(&staging.join("config.json"), config.to_json().as_bytes())?;
     write_safetensors(&staging.join("model.safetensors"), weights)?;
     let tokenizer = std::fs::read(tokenizer_json).map_err(|e| EncoderError::io(tokenizer_json, e))?;
@@ -239,16 +234,13 @@ pub fn save_model_dir(
         write_atomic(&staging.join("special_tokens_map.json"), &bytes)?;
     }
     for (name, value) in sentence_transformers_files(config, sentence) {
-        let path = staging.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| EncoderError::io(parent, e))?;
-        }
-        write_atomic(&path, serde_json::to_string_pretty(&value).expect("json").as_bytes())?;
+        // `1_Pooling/config.json`: the folder is created with the file.
+        write_atomic(&staging.join(name), serde_json::to_string_pretty(&value).expect("json").as_bytes())?;
     }
     if sentence.normalize {
         std::fs::create_dir_all(staging.join("2_Normalize")).map_err(|e| EncoderError::io(&staging, e))?;
     }
-    replace_dir(&staging, dir)
+    Ok(replace_dir(&staging, dir)?)
 }
 
 /// The sentence-transformers files describing `sentence` (paths relative to the model dir).
@@ -363,11 +355,6 @@ fn fingerprint(files: &[&PathBuf], sentence: &SentenceConfig) -> Result<String, 
     }
     hasher.update(serde_json::to_vec(sentence).expect("json"));
     Ok(hex::encode(&hasher.finalize()[..16]))
-}
-
-fn rand_id() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ mod config;
 mod encoder;
 mod error;
 mod hf_tokenizer;
-mod io;
 mod model;
 pub mod ops;
 mod tokenizer;
@@ -36,6 +35,5 @@ pub use encoder::{
 };
 pub use error::EncoderError;
 pub use hf_tokenizer::VERBATIM_TOKENIZER_CLASS;
-pub use io::{replace_dir, tmp_path, write_atomic};
 pub use model::{Attention, BertModel, Embeddings, FeedForward, Layer, Mode, ModelInput, TokenBatch, cls, mean_pool};
 pub use tokenizer::{TextTokenizer, pad_batch, pad_batch_to};

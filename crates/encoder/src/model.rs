@@ -615,7 +615,8 @@ mod tests {
         let source = fixture.join("model.safetensors");
         let weights = WeightMap::new(&source, crate::weights::read_safetensors(&source).unwrap());
         let device = crate::BackendKind::Flex.device();
-        let err = BertModel::from_weights(&config, weights, &device).err().expect("an error").to_string();
+        let Err(err) = BertModel::from_weights(&config, weights, &device) else { panic!("loaded") };
+        let err = err.to_string();
         assert!(err.contains("model.safetensors") && err.contains("2 layers") && err.contains("builds 1"), "{err}");
     }
 

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rayon::prelude::*;
 
 use crate::error::{EvalError, Result};
 use crate::metrics::Metric;
@@ -71,33 +72,30 @@ pub fn randomization_test(a: &[f64], b: &[f64], weights: &[f64], permutations: u
     let observed = d.iter().sum::<f64>().abs();
     // Sums of the same terms in another order can differ in the last bits.
     let bar = observed - 1e-12 * (1.0 + observed);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-    let per = permutations.div_ceil(threads);
-    let hits: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let d = &d;
-                s.spawn(move || {
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                    let n = per.min(permutations.saturating_sub(t * per));
-                    (0..n)
-                        .filter(|_| {
-                            let mut sum = 0.0;
-                            for chunk in d.chunks(64) {
-                                let bits = rng.next_u64();
-                                for (i, x) in chunk.iter().enumerate() {
-                                    // Flip the sign bit when the random bit is set.
-                                    sum += f64::from_bits(x.to_bits() ^ (((bits >> i) & 1) << 63));
-                                }
-                            }
-                            sum.abs() >= bar
-                        })
-                        .count()
+    // A fixed split into streams, each with its own seed: the p-value depends on `seed` and
+    // the stream count, not on how rayon schedules the streams.
+    let streams = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let per = permutations.div_ceil(streams);
+    let hits: usize = (0..streams)
+        .into_par_iter()
+        .map(|t| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let n = per.min(permutations.saturating_sub(t * per));
+            (0..n)
+                .filter(|_| {
+                    let mut sum = 0.0;
+                    for chunk in d.chunks(64) {
+                        let bits = rng.next_u64();
+                        for (i, x) in chunk.iter().enumerate() {
+                            // Flip the sign bit when the random bit is set.
+                            sum += f64::from_bits(x.to_bits() ^ (((bits >> i) & 1) << 63));
+                        }
+                    }
+                    sum.abs() >= bar
                 })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("a test thread panicked")).sum()
-    });
+                .count()
+        })
+        .sum();
     (1 + hits) as f64 / (1 + permutations) as f64
 }
 

@@ -7,8 +7,8 @@ use polyret_ingest::{DocRow, EvalSet};
 
 use crate::embed::{Embedder, Role};
 use crate::error::{EvalError, Result};
-use crate::evaluate::{CorpusLayout, Selection};
 use crate::search::{ExactIndex, Hit};
+use crate::selection::{CorpusLayout, Selection};
 
 /// The documents of a set (optionally only some languages), embedded and indexed.
 pub struct CorpusSearch<'a> {

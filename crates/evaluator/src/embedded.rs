@@ -7,7 +7,8 @@ use polyret_ingest::{EvalSet, QrelRow};
 
 use crate::embed::{Embedder, Role};
 use crate::error::{EvalError, Result};
-use crate::evaluate::{EvalOptions, Evaluation, evaluate};
+use crate::evaluate::{Evaluation, evaluate};
+use crate::options::EvalOptions;
 
 /// Embeddings of every query and document of an [`EvalSet`], row-major, in the set's order:
 /// row `i` of `queries` belongs to `set.queries[i]`, row `j` of `documents` to `set.corpus[j]`.
@@ -22,7 +23,7 @@ pub struct Embeddings<'a> {
 }
 
 /// [`crate::evaluate`] with embeddings given instead of an embedder: the same rankings,
-/// measures, bias report and (with `opts.out_dir`) output files, on the inner products of
+/// measures, bias report and exported runs ([`Evaluation::write`]), on the inner products of
 /// these vectors.
 ///
 /// The evaluator ranks each distinct text once, so rows with equal texts must have equal

@@ -167,9 +167,9 @@ pub struct Timings {
     pub encode_corpus_s: f64,
     /// Whether those came from the embedding cache.
     pub corpus_cached: bool,
-    /// Scoring, ranking, measuring and writing runs.
+    /// Scoring, ranking and measuring.
     pub search_s: f64,
-    /// Everything, including writing the outputs.
+    /// Everything, including writing the outputs when they are written.
     pub total_s: f64,
 }
 

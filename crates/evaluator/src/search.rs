@@ -11,6 +11,8 @@
 
 use std::cmp::Ordering;
 
+use rayon::prelude::*;
+
 use crate::error::{EvalError, Result};
 
 /// Default upper bound for one block's score matrix (bytes).
@@ -165,26 +167,18 @@ pub(crate) fn check_finite(row: &[f32], query: usize) -> Result<()> {
     }
 }
 
-/// Runs `f(row_index, row)` over the `n`-wide rows of `scores` on all cores, results in row
-/// order. Rows are split into one contiguous run per thread.
+/// Runs `f(row_index, row)` over the `n`-wide rows of `scores` on rayon's pool, results in row
+/// order.
 pub(crate) fn par_rows<R: Send>(scores: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) -> R + Sync) -> Vec<R> {
-    let rows = scores.len().checked_div(n).unwrap_or(0);
-    if rows == 0 {
+    if n == 0 {
         return Vec::new();
     }
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(rows);
-    let per = rows.div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = scores
-            .chunks_mut(per * n)
-            .enumerate()
-            .map(|(c, chunk)| {
-                s.spawn(move || chunk.chunks_mut(n).enumerate().map(|(i, row)| f(c * per + i, row)).collect::<Vec<R>>())
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("a search thread panicked")).collect()
-    })
+    scores.par_chunks_mut(n).enumerate().map(|(i, row)| f(i, row)).collect()
+}
+
+/// Gathers rows of `matrix` (width `dim`) into one contiguous block.
+pub(crate) fn gather(matrix: &[f32], dim: usize, rows: impl Iterator<Item = usize>) -> Vec<f32> {
+    rows.flat_map(|r| &matrix[r * dim..(r + 1) * dim]).copied().collect()
 }
 
 /// trec_eval's order: higher score first, then larger tie key (later docid) first.
@@ -320,6 +314,18 @@ mod tests {
                 assert!((scores[*g] - scores[*e as usize]).abs() < 1e-5, "query {q}: {got:?}");
             }
         }
+    }
+
+    #[test]
+    fn rows_come_back_in_order() {
+        let mut scores: Vec<f32> = (0..1000 * 3).map(|x| x as f32).collect();
+        let firsts = par_rows(&mut scores, 3, |i, row| {
+            row[0] = -1.0;
+            (i, row[1])
+        });
+        assert_eq!(firsts, (0..1000).map(|i| (i, (i * 3 + 1) as f32)).collect::<Vec<_>>());
+        assert!(scores.chunks(3).all(|row| row[0] == -1.0));
+        assert!(par_rows(&mut [], 0, |i, _| i).is_empty());
     }
 
     #[test]

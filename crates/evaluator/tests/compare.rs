@@ -8,13 +8,8 @@ use polyret_evaluator::compare::{LoadedResults, compare};
 use polyret_evaluator::{EvalOptions, HashEmbedder, Metric, Setting, TrecExport, evaluate};
 
 fn evaluate_into(dim: usize, set: &polyret_ingest::EvalSet, dir: &std::path::Path) {
-    let opts = EvalOptions {
-        model_name: format!("hash-{dim}"),
-        trec: TrecExport::None,
-        out_dir: Some(dir.to_owned()),
-        ..Default::default()
-    };
-    evaluate(&HashEmbedder::new(dim), set, &opts).unwrap();
+    let opts = EvalOptions { model_name: format!("hash-{dim}"), trec: TrecExport::None, ..Default::default() };
+    evaluate(&HashEmbedder::new(dim), set, &opts).unwrap().write(dir).unwrap();
 }
 
 #[test]

@@ -32,10 +32,10 @@ fn run_and_check(set: &EvalSet, dir: &Path, depth: usize, cover: bool) -> (EvalR
         run_depth: depth,
         run_cover: cover,
         trec: TrecExport::All,
-        out_dir: Some(dir.to_owned()),
         ..Default::default()
     };
-    let evaluation = evaluate(&HashEmbedder::new(48), set, &opts).unwrap();
+    let mut evaluation = evaluate(&HashEmbedder::new(48), set, &opts).unwrap();
+    evaluation.write(dir).unwrap();
     let units = read_per_query(&dir.join(PER_QUERY_FILE)).unwrap();
     assert_eq!(units, evaluation.units, "per_query.tsv holds exactly the returned units");
     let report = EvalReport::read(dir).unwrap();

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use polyret_ingest::{CATALOG_FILE, Catalog, Dataset, FORMAT_VERSION, Source};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 #[cfg(feature = "clap")]
@@ -320,16 +321,17 @@ pub fn ensure_data(opts: &DataOptions) -> Result<Catalog, FetchError> {
     Ok(report.catalog)
 }
 
-/// `f` over `items` on up to `threads` threads, results in input order.
-fn run_parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `f` over `items` on a pool of `threads` threads (downloads wait on the network, not on the
+/// CPU), results in input order.
+fn run_parallel<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
     if threads <= 1 || items.len() <= 1 {
         return items.iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<_>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("fetch worker panicked")).collect()
-    })
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(|| items.par_iter().map(f).collect()),
+        // No thread to be had: one file at a time.
+        Err(_) => items.iter().map(f).collect(),
+    }
 }
 
 #[cfg(test)]

@@ -280,47 +280,109 @@ const HUB_FILES: &[&str] = &[
     "1_Pooling/config.json",
 ];
 
-/// Downloads an HF hub repository's model files into `dir` (atomically, via a staging
-/// directory). Each LFS file is checked against the sha256 the hub sends as its ETag.
+/// Downloads an HF hub repository's model files into `dir` through the HF cache (`hf-hub`:
+/// `$HF_HOME/hub`, else `~/.cache/huggingface/hub`; `HF_ENDPOINT` names a mirror; files already
+/// cached are not fetched again), then copies them into a staged `dir` that replaces the old one
+/// whole ([`polyret_files::replace_dir`]). Each LFS file is checked against the sha256 the hub
+/// sent as its ETag, the name of its blob in the cache.
 fn hf_hub_download(repo: &str, dir: &Path) -> Result<(), FetchError> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    let staging = tempfile::Builder::new()
-        .prefix("polyret-hub-")
-        .tempdir_in(ensure_dir(parent)?)
-        .map_err(|e| FetchError::io(parent, e))?;
-    for (i, file) in HUB_FILES.iter().enumerate() {
-        let url = format!("https://huggingface.co/{repo}/resolve/main/{file}");
-        let response = match ureq::get(&url).call() {
-            Ok(r) => r,
-            Err(ureq::Error::StatusCode(404)) if i >= 3 => continue,
-            Err(e) => return Err(FetchError::Download { url, message: e.to_string() }),
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(true)
+        .with_user_agent("polyret-fetch", env!("CARGO_PKG_VERSION"))
+        .build()
+        .map_err(|e| FetchError::Download { url: format!("https://huggingface.co/{repo}"), message: e.to_string() })?;
+    copy_from_hub(&api.model(repo.to_owned()), dir)
+}
+
+/// The [`HUB_FILES`] of `hub` (fetched into the HF cache when missing) copied into `dir`.
+fn copy_from_hub(hub: &hf_hub::api::sync::ApiRepo, dir: &Path) -> Result<(), FetchError> {
+    let staging = polyret_files::stage_dir(dir)?;
+    let copied = HUB_FILES.iter().enumerate().try_for_each(|(i, file)| {
+        let cached = match hub.get(file) {
+            Ok(path) => path,
+            Err(hf_hub::api::sync::ApiError::RequestError(e))
+                if i >= 3 && matches!(*e, ureq::Error::StatusCode(404)) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(FetchError::Download { url: hub.url(file), message: e.to_string() }),
         };
-        let etag = response
-            .headers()
-            .get("x-linked-etag")
-            .or_else(|| response.headers().get("etag"))
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim_matches('"').trim_start_matches("W/").trim_matches('"').to_string());
-        let mut bytes = Vec::new();
-        response
-            .into_body()
-            .into_reader()
-            .read_to_end(&mut bytes)
-            .map_err(|e| FetchError::Download { url: url.clone(), message: e.to_string() })?;
-        let path = staging.path().join(file);
-        // LFS ETags are the file's sha256 (64 hex digits); git ETags are blob ids, not checked.
-        if let Some(tag) = etag.filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())) {
-            verify_sha256(&path, &bytes, &tag)?;
+        // LFS blobs are named by their sha256 (64 hex digits); git blob ids are not checked.
+        let blob =
+            std::fs::read_link(&cached).ok().and_then(|b| b.file_name().map(|n| n.to_string_lossy().into_owned()));
+        if let Some(tag) = blob.filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())) {
+            verify_sha256(&cached, &std::fs::read(&cached).map_err(|e| FetchError::io(&cached, e))?, &tag)?;
         }
+        let path = staging.join(file);
         if let Some(p) = path.parent() {
             ensure_dir(p)?;
         }
-        std::fs::write(&path, &bytes).map_err(|e| FetchError::io(&path, e))?;
+        std::fs::copy(&cached, &path).map(drop).map_err(|e| FetchError::io(&path, e))
+    });
+    match copied {
+        Ok(()) => Ok(polyret_files::replace_dir(&staging, dir)?),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(e)
+        }
     }
-    let staged = staging.keep();
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| FetchError::io(dir, e))?;
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// An HF cache under `root` holding `owner/model` at one commit, laid out as `hf-hub`
+    /// writes it (snapshot files are links to blobs named by their sha256), and a client on it
+    /// whose endpoint cannot be reached: every file must come from the cache.
+    fn cached_hub(root: &Path, files: &[(&str, &[u8])]) -> hf_hub::api::sync::ApiRepo {
+        let repo = root.join("models--owner--model");
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs/main"), "c0ffee").unwrap();
+        for (name, bytes) in files {
+            let blob = repo.join("blobs").join(hex::encode(Sha256::digest(bytes)));
+            std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+            std::fs::write(&blob, bytes).unwrap();
+            let pointer = repo.join("snapshots/c0ffee").join(name);
+            std::fs::create_dir_all(pointer.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(&blob, &pointer).unwrap();
+        }
+        let api = hf_hub::api::sync::ApiBuilder::new()
+            .with_cache_dir(root.to_owned())
+            .with_endpoint("http://127.0.0.1:9".into())
+            .with_progress(false)
+            .build()
+            .unwrap();
+        api.model("owner/model".into())
     }
-    std::fs::rename(&staged, dir).map_err(|e| FetchError::io(dir, e))?;
-    Ok(())
+
+    #[test]
+    fn cached_hub_files_are_verified_and_replace_the_model_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let files: Vec<(&str, Vec<u8>)> =
+            HUB_FILES.iter().map(|f| (*f, format!("content of {f}").into_bytes())).collect();
+        let refs: Vec<(&str, &[u8])> = files.iter().map(|(f, b)| (*f, b.as_slice())).collect();
+        let hub = cached_hub(&root.path().join("hub"), &refs);
+        let dir = root.path().join("models/owner--model");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("stale.bin"), "from before").unwrap();
+        copy_from_hub(&hub, &dir).unwrap();
+        for (file, bytes) in &files {
+            assert_eq!(&std::fs::read(dir.join(file)).unwrap(), bytes, "{file}");
+        }
+        assert!(!dir.join("stale.bin").exists(), "the directory is replaced whole");
+        let names: Vec<_> =
+            std::fs::read_dir(root.path().join("models")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["owner--model"], "no staging copy left");
+
+        // A blob that does not match its sha256 name: refused, naming the file; the model stays.
+        let blob = std::fs::read_link(hub.get("model.safetensors").unwrap()).unwrap();
+        std::fs::write(&blob, "tampered").unwrap();
+        let err = copy_from_hub(&hub, &dir).unwrap_err().to_string();
+        assert!(err.contains("model.safetensors") && err.contains("checksum mismatch"), "{err}");
+        assert_eq!(std::fs::read(dir.join("config.json")).unwrap(), files[0].1);
+        let names: Vec<_> =
+            std::fs::read_dir(root.path().join("models")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["owner--model"], "no staging copy left");
+    }
 }

@@ -9,8 +9,8 @@
 //!   temporary is removed.
 //! - [`DirLock`]: an exclusive advisory lock on a directory (`flock`), held across a
 //!   read-modify-write of the files in it; released when dropped or when the process dies.
-//! - [`replace_dir`] / [`recover_dir`]: replace a whole directory (a checkpoint, a model) with a
-//!   complete staging copy, and finish or roll back a replacement a kill interrupted.
+//! - [`stage_dir`] / [`replace_dir`] / [`recover_dir`]: replace a whole directory (a checkpoint, a
+//!   model) with a complete staging copy, and finish or roll back a replacement a kill interrupted.
 //! - [`NewDirs`]: directories created for outputs that may still fail, removed again unless kept.
 //!
 //! ```
@@ -179,6 +179,15 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
 /// one writer may stage a directory at a time (the caller holds a lock or owns the directory).
 pub fn staging_path(dir: &Path) -> PathBuf {
     sibling(dir, ".tmp")
+}
+
+/// An empty [`staging_path`] for a new version of `dir`, whatever an interrupted staging left
+/// there removed first: fill it, then [`replace_dir`].
+pub fn stage_dir(dir: &Path) -> Result<PathBuf> {
+    let staging = staging_path(dir);
+    remove_dir_if_present(&staging)?;
+    std::fs::create_dir_all(&staging).map_err(|e| Error::new(&staging, e))?;
+    Ok(staging)
 }
 
 fn remove_dir_if_present(dir: &Path) -> Result<()> {
@@ -351,7 +360,8 @@ mod tests {
         };
         let (staging, old) = (staging_path(&dir), root.path().join("ckpt.old"));
         // (present, staging, old) → expected content of `dir` afterwards.
-        let cases: [(Option<&str>, Option<&str>, Option<&str>, Option<&str>); 5] = [
+        type Content = Option<&'static str>;
+        let cases: [(Content, Content, Content, Content); 5] = [
             (Some("cur"), Some("partial"), None, Some("cur")),
             (Some("new"), None, Some("prev"), Some("new")),
             (None, Some("new"), Some("prev"), Some("new")),
@@ -372,8 +382,11 @@ mod tests {
             assert!(!staging.exists() && !old.exists());
             let _ = std::fs::remove_dir_all(&dir);
         }
-        make(&staging, "next");
+        make(&staging, "leftover");
         make(&dir, "cur");
+        assert_eq!(stage_dir(&dir).unwrap(), staging);
+        assert!(names(&staging).is_empty(), "a leftover staging copy is cleared");
+        std::fs::write(staging.join("state"), "next").unwrap();
         replace_dir(&staging, &dir).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("state")).unwrap(), "next");
         assert_eq!(names(root.path()), ["ckpt"]);

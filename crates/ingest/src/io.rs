@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::path::Path;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::error::{IngestError, Line, Result};
@@ -83,29 +84,10 @@ pub fn write_atomic<T>(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> 
     Ok(value)
 }
 
-/// Runs `f` on every item on up to `threads` scoped threads and returns the results in
-/// input order. Used to parse independent input files concurrently.
-pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    let results = std::sync::Mutex::new(&mut slots);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
-                }
-            });
-        }
-    });
-    slots.into_iter().map(|r| r.expect("every index is processed exactly once")).collect()
+/// `f` over every item on rayon's pool, results in input order: independent input files are
+/// parsed concurrently.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    items.par_iter().map(f).collect()
 }
 
 #[cfg(test)]

@@ -33,8 +33,8 @@ pub use catalog::{
 };
 pub use error::{IngestError, Line, Result};
 pub use tables::{
-    DocRow, EmbeddedText, EvalSet, PairRow, PartInfo, QrelRow, QueryRow, TableInfo, read_embeddings, read_eval_set,
-    read_pairs, write_embeddings, write_eval_set, write_pairs,
+    DocRow, EmbeddedText, EvalSet, LanguageSelection, PairRow, PartInfo, QrelRow, QueryRow, TableInfo, read_embeddings,
+    read_eval_set, read_pairs, write_embeddings, write_eval_set, write_pairs,
 };
 
 /// Version of the readers' output. Bump it whenever a reader's output changes for the same

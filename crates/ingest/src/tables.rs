@@ -6,7 +6,7 @@
 //! the trainer or the evaluator obeys the rules they rely on (canonical language codes, unique
 //! ids, qrels that point at existing queries and documents of the same subset).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
 use std::mem::take;
@@ -280,15 +280,11 @@ impl EvalSet {
         Ok(())
     }
 
-    /// The part of the set in `langs`: queries and documents in those languages and the qrels
-    /// between them. A set with subsets (Tatoeba's `xxx-eng`) keeps only the subsets whose
-    /// languages are all in `langs`, so `de,fr,en` selects `deu-eng` and `fra-eng` rather than
-    /// the English side of every subset.
+    /// The part of the set in `langs`: queries and documents that [`LanguageSelection`] keeps
+    /// and the qrels between them.
     pub fn select_languages(&self, langs: &[String]) -> EvalSet {
-        let partial = self.partial_subsets(langs);
-        let keep = |subset: &Option<String>, lang: &str| {
-            langs.iter().any(|w| w == lang) && subset.as_deref().is_none_or(|s| !partial.contains(s))
-        };
+        let selection = LanguageSelection::new(self, langs);
+        let keep = |subset: &Option<String>, lang: &str| selection.keeps(subset.as_deref(), lang);
         let queries: Vec<QueryRow> = self.queries.iter().filter(|q| keep(&q.subset, &q.lang)).cloned().collect();
         let corpus: Vec<DocRow> = self.corpus.iter().filter(|d| keep(&d.subset, &d.lang)).cloned().collect();
         let qids: HashSet<&str> = queries.iter().map(|q| q.qid.as_str()).collect();
@@ -302,12 +298,10 @@ impl EvalSet {
         EvalSet { name: self.name.clone(), queries, corpus, qrels }
     }
 
-    /// The subsets with a query or document in a language outside `langs`: a language
-    /// selection drops them whole (see [`EvalSet::select_languages`]).
-    pub fn partial_subsets(&self, langs: &[String]) -> HashSet<&str> {
-        let rows =
-            self.queries.iter().map(|q| (&q.subset, &q.lang)).chain(self.corpus.iter().map(|d| (&d.subset, &d.lang)));
-        rows.filter_map(|(subset, lang)| subset.as_deref().filter(|_| !langs.contains(lang))).collect()
+    /// (subset, language) of every query, then every document.
+    fn row_languages(&self) -> impl Iterator<Item = (Option<&str>, &str)> {
+        let queries = self.queries.iter().map(|q| (q.subset.as_deref(), q.lang.as_str()));
+        queries.chain(self.corpus.iter().map(|d| (d.subset.as_deref(), d.lang.as_str())))
     }
 
     /// Sorted, de-duplicated languages of queries and corpus.
@@ -317,6 +311,47 @@ impl EvalSet {
         langs.sort();
         langs.dedup();
         langs
+    }
+}
+
+/// What a language filter keeps of an [`EvalSet`]: the rows in its languages, and of a set with
+/// subsets (Tatoeba's `xxx-eng`) only the subsets whose rows are all in them, so that `de,en`
+/// selects `deu-eng` rather than the English side of every subset. The one statement of that
+/// rule: [`EvalSet::select_languages`] and the evaluator (evaluation and search) both ask it.
+#[derive(Debug, Clone)]
+pub struct LanguageSelection<'a> {
+    set: &'a EvalSet,
+    langs: Vec<String>,
+    /// Subsets with a row outside `langs`: dropped whole.
+    partial: HashSet<&'a str>,
+}
+
+impl<'a> LanguageSelection<'a> {
+    /// The selection of `langs` from `set`.
+    pub fn new(set: &'a EvalSet, langs: &[String]) -> Self {
+        let outside = |lang: &str| !langs.iter().any(|l| l == lang);
+        let partial = set.row_languages().filter_map(|(subset, lang)| subset.filter(|_| outside(lang))).collect();
+        Self { set, langs: langs.to_vec(), partial }
+    }
+
+    /// Whether a row of `subset` in `lang` is kept.
+    pub fn keeps(&self, subset: Option<&str>, lang: &str) -> bool {
+        self.langs.iter().any(|l| l == lang) && subset.is_none_or(|s| !self.partial.contains(s))
+    }
+
+    /// Whether some subset of the corpus is kept (always, for a corpus without subsets): false
+    /// for Tatoeba filtered to `de` alone, whose every subset also needs `en`.
+    pub fn keeps_a_subset(&self) -> bool {
+        let mut subsets = self.set.corpus.iter().filter_map(|d| d.subset.as_deref()).peekable();
+        subsets.peek().is_none() || subsets.any(|s| !self.partial.contains(s))
+    }
+
+    /// Sorted languages of the kept rows: a filtered language whose every row sits in a dropped
+    /// subset is not among them.
+    pub fn languages(&self) -> Vec<String> {
+        let kept: BTreeSet<&str> =
+            self.set.row_languages().filter(|&(subset, lang)| self.keeps(subset, lang)).map(|(_, lang)| lang).collect();
+        kept.into_iter().map(str::to_owned).collect()
     }
 }
 
@@ -746,15 +781,15 @@ mod select_tests {
         )
     }
 
-    #[test]
-    fn selecting_languages_keeps_whole_subsets_only() {
+    /// Tatoeba-like: `deu-eng` and `jpn-eng`, each sentence a query and a document.
+    fn pair_subsets() -> EvalSet {
         let rows = [
             row("d1", "de", Some("deu-eng")),
             row("e1", "en", Some("deu-eng")),
             row("j1", "ja", Some("jpn-eng")),
             row("e2", "en", Some("jpn-eng")),
         ];
-        let set = EvalSet {
+        EvalSet {
             name: "t".into(),
             queries: rows.iter().map(|r| r.0.clone()).collect(),
             corpus: rows.iter().map(|r| r.1.clone()).collect(),
@@ -762,12 +797,43 @@ mod select_tests {
                 QrelRow { qid: "d1".into(), docid: "e1".into(), rel: 1 },
                 QrelRow { qid: "j1".into(), docid: "e2".into(), rel: 1 },
             ],
-        };
+        }
+    }
+
+    #[test]
+    fn selecting_languages_keeps_whole_subsets_only() {
+        let set = pair_subsets();
         let picked = set.select_languages(&["de".into(), "en".into()]);
         let ids: Vec<&str> = picked.corpus.iter().map(|d| d.docid.as_str()).collect();
         assert_eq!(ids, ["d1", "e1"], "the English side of jpn-eng is not selected");
         assert_eq!(picked.qrels.len(), 1);
         picked.validate(Path::new("t")).unwrap();
         assert!(set.select_languages(&["de".into()]).corpus.is_empty(), "deu-eng needs en too");
+    }
+
+    #[test]
+    fn a_selection_names_the_languages_it_keeps() {
+        let set = pair_subsets();
+        let langs = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let all = LanguageSelection::new(&set, &langs(&["ja", "de", "en"]));
+        assert_eq!(all.languages(), ["de", "en", "ja"]);
+        assert!(all.keeps(Some("jpn-eng"), "en") && all.keeps_a_subset());
+        let de_en = LanguageSelection::new(&set, &langs(&["de", "en"]));
+        assert!(!de_en.keeps(Some("jpn-eng"), "en") && de_en.keeps(Some("deu-eng"), "en"));
+        assert_eq!(de_en.languages(), ["de", "en"]);
+        // Each subset needs `en` too: nothing is selected.
+        let de_ja = LanguageSelection::new(&set, &langs(&["ja", "de"]));
+        assert!(!de_ja.keeps_a_subset() && de_ja.languages().is_empty());
+        let ja_en = LanguageSelection::new(&set, &langs(&["en", "ja", "fr"]));
+        assert_eq!(ja_en.languages(), ["en", "ja"]);
+        let en = LanguageSelection::new(&set, &langs(&["en"]));
+        assert!(!en.keeps_a_subset() && en.languages().is_empty());
+        // Without subsets every row in the languages is kept.
+        let mut plain = set.clone();
+        plain.queries.iter_mut().for_each(|q| q.subset = None);
+        plain.corpus.iter_mut().for_each(|d| d.subset = None);
+        let en = LanguageSelection::new(&plain, &langs(&["en"]));
+        assert!(en.keeps_a_subset() && en.keeps(None, "en") && !en.keeps(None, "de"));
+        assert_eq!(en.languages(), ["en"]);
     }
 }

@@ -94,13 +94,17 @@ pub fn evaluate<'py>(
             langs,
             run_depth,
             run_cover,
-            trec,
+            // Rankings are kept only to be written.
+            trec: if out_dir.is_some() { trec } else { TrecExport::None },
             cache_dir: None,
-            out_dir,
             ..Default::default()
         };
         let embeddings = Embeddings { queries: query_values, documents: doc_values, dim };
-        evaluate_embeddings(&set, &embeddings, &opts)
+        let mut evaluation = evaluate_embeddings(&set, &embeddings, &opts)?;
+        if let Some(dir) = &out_dir {
+            evaluation.write(dir)?;
+        }
+        Ok::<_, polyret_evaluator::EvalError>(evaluation)
     });
     let evaluation = evaluation.map_err(|e| error(&e))?;
     let report = serde_json::to_string(&evaluation.report).expect("reports serialise");

@@ -128,13 +128,16 @@ impl LanguageWeighting {
 /// What to do with a language that has fewer groups than the batch size (see
 /// [`SamplerConfig::small_languages`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum SmallLanguagePolicy {
     /// Refuse to build the sampler, naming every such language with its group count.
     #[default]
+    #[cfg_attr(feature = "clap", value(help = "Fail, listing the languages"))]
     Error,
     /// Leave such languages out of the draws that need them; [`crate::Sampler::excluded`]
     /// lists them so the caller can warn.
+    #[cfg_attr(feature = "clap", value(help = "Leave them out (logged as warnings)"))]
     Exclude,
 }
 
@@ -163,7 +166,7 @@ pub struct SamplerConfig {
     pub small_languages: SmallLanguagePolicy,
 }
 
-fn default_english() -> String {
+pub(crate) fn default_english() -> String {
     "en".to_owned()
 }
 

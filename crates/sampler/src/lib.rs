@@ -18,6 +18,10 @@
 //! config and the seed, and [`Sampler::state`] / [`Sampler::resume`] continue it exactly.
 //! `docs/sampler.md` in the Polyret repository explains the semantics in detail.
 //!
+//! Configs and command lines spell a strategy flat ([`SamplerOptions`]: `strategy = "hybrid"`,
+//! `alpha = 0.5`; with the `clap` feature, the same as flags: [`SamplerArgs`]); a
+//! [`BatchRecord`] is a batch written out by name.
+//!
 //! A training table with one row per (query, positive) pair — a sentence-transformers dataset —
 //! goes through a [`PairTable`], which turns batches into row numbers; [`expand_parallel`]
 //! makes such a table's pairs from parallel rows.
@@ -43,18 +47,26 @@
 //! # Ok::<(), polyret_sampler::SamplerError>(())
 //! ```
 
+#[cfg(feature = "clap")]
+mod args;
 mod config;
 mod error;
 mod index;
+mod options;
 mod pairs;
+mod record;
 mod rng;
 mod sampler;
 mod state;
 mod stream;
 
+#[cfg(feature = "clap")]
+pub use args::{DEFAULT_ALPHA, SamplerArgs, Weighting};
 pub use config::{AlphaSchedule, LanguageWeighting, SamplerConfig, SmallLanguagePolicy, Strategy};
 pub use error::{SamplerError, Side};
 pub use index::{GroupIdx, GroupIndex, GroupIndexBuilder, LangId};
+pub use options::{SamplerOptions, StrategyKind};
 pub use pairs::{PairTable, expand_parallel};
+pub use record::{BatchRecord, PairRecord};
 pub use sampler::{Batch, BatchKind, Exclusion, PairRef, Sampler, StreamCoverage, StreamKind};
 pub use state::SamplerState;

@@ -26,8 +26,9 @@ pub struct PairRef {
     pub passage_lang: LangId,
 }
 
-/// What kind of batch a [`Batch`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// What kind of batch a [`Batch`] is; serialised as [`BatchKind::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BatchKind {
     /// Every pair monolingual and in the same language (X-X-mono, En-En).
     Mono,

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use polyret_train::{RunDir, TrainConfig};
+
+use crate::RunOptions;
 use crate::report::results_table;
-use crate::{RunOptions, TrainConfig};
 
 /// Fine-tune a multilingual encoder with hybrid batches. Without `--config`, runs the main job:
 /// fetch data and model if missing, fine-tune e5-small with Hybrid(0.5) batches on the XQuAD
@@ -49,7 +51,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/main"));
             let config = main_config(&args.overrides)?;
             // The main job picks up where it left off; a finished run is only reported.
-            let resume = crate::run::run_exists(&out);
+            let resume = RunDir::holds_run(&out);
             eprintln!(
                 "main job: {} (config configs/main.toml{})",
                 out.display(),
@@ -79,13 +81,27 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `configs/main.toml` of the working directory, else the copy built into the binary.
 fn main_config(overrides: &[String]) -> anyhow::Result<TrainConfig> {
     let path = Path::new("configs/main.toml");
     if path.exists() {
         return Ok(TrainConfig::load(path, overrides)?);
     }
-    let dir = tempfile::tempdir()?;
-    let copy = dir.path().join("main.toml");
-    std::fs::write(&copy, MAIN_CONFIG)?;
-    Ok(TrainConfig::load(&copy, overrides)?)
+    Ok(TrainConfig::parse(MAIN_CONFIG, path, overrides)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The built-in copy is the main job's config, overrides included.
+    #[test]
+    fn the_built_in_main_config_is_configs_main_toml() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/main.toml");
+        let overrides = ["seed=3".to_string(), "sampler.strategy=\"x-y\"".to_string()];
+        let built_in = TrainConfig::parse(MAIN_CONFIG, Path::new("configs/main.toml"), &overrides).unwrap();
+        assert_eq!(built_in, TrainConfig::load(&file, &overrides).unwrap());
+        let err = TrainConfig::parse(MAIN_CONFIG, Path::new("configs/main.toml"), &["seed=-1".into()]).unwrap_err();
+        assert!(err.to_string().starts_with("configs/main.toml: "), "{err}");
+    }
 }

@@ -12,7 +12,7 @@ use polyret_encoder::{
 };
 use polyret_evaluator::{Embedder, EvalError};
 
-use crate::cache::LayerCache;
+use polyret_train::LayerCache;
 
 /// An [`Embedder`] over a [`LayerCache`] and a model's top layers.
 pub struct CachedEmbedder<'a> {

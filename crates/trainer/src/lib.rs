@@ -1,27 +1,18 @@
 //! # trainer
 //!
-//! Contrastive fine-tuning of multilingual sentence encoders with hybrid batches.
-//!
-//! A run reads a [`TrainConfig`] (TOML), draws batches with `polyret-sampler`, optimises
-//! InfoNCE with in-batch negatives ([`loss::info_nce`]) using AdamW for dense parameters and lazy
-//! Adam for the word-embedding rows a batch touches ([`optim`]), optionally through GradCache
-//! (`training.chunk_size`) and over cached frozen layers ([`cache`]), checkpoints atomically
-//! ([`checkpoint`]) and saves an HF + sentence-transformers model. `cargo run -p trainer` with no
-//! arguments runs the main job ([`main_job`]).
+//! The `trainer` program around the training library `polyret-train`: `cargo run -p trainer`
+//! with no arguments runs the main job (`configs/main.toml`); with `--config FILE --out DIR`,
+//! any run. This crate resolves the model and the data (downloading what is missing), trains
+//! with [`polyret_train::Trainer`], evaluates the fine-tuned model (and the base model) zero-shot
+//! and writes the run's `summary.json` ([`train`]); [`cli`] is the command line it shares with
+//! `polyret train`. Training itself — the config, the loss, the step, the loop, checkpoints —
+//! is `polyret-train`'s.
 
-pub mod cache;
-pub mod checkpoint;
 pub mod cli;
-pub mod config;
-pub mod data;
-pub mod embedder;
-mod error;
-pub mod loss;
-pub mod optim;
-pub mod report;
-pub mod run;
-pub mod step;
+mod embedder;
+mod report;
+mod run;
 
-pub use config::TrainConfig;
-pub use error::TrainError;
-pub use run::{RunOptions, RunSummary, train};
+pub use polyret_train::{TrainConfig, TrainError};
+pub use report::results_table;
+pub use run::{BenchmarkSpec, RunOptions, RunSummary, ensure_tables, peak_rss_mib, resolve_model_dir, train};

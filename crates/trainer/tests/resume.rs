@@ -111,6 +111,7 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     };
     let err = trainer::train(&options).unwrap_err();
     let message = err.to_string();
+    let err = err.downcast::<trainer::TrainError>().unwrap_or_else(|e| panic!("{e:#}"));
     assert!(matches!(err, trainer::TrainError::NonFinite { .. }), "{message}");
     assert!(message.contains("step") && message.contains("checkpoint"), "{message}");
     // The checkpoint holds finite weights from before the failing step, and no final model exists.

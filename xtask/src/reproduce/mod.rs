@@ -7,6 +7,7 @@
 //! finished (its `summary.json` and evaluations exist) is not repeated, so an interrupted study
 //! continues where it stopped — under the same config and overrides only (`study.json`).
 
+mod figures;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -30,28 +31,46 @@ pub struct Args {
     /// Training config shared by every run (strategy, α and seed are set per run).
     #[arg(long, default_value = "configs/reproduce.toml")]
     config: PathBuf,
-    /// Where the runs go.
-    #[arg(long, default_value = "runs/reproduce")]
-    runs: PathBuf,
+    /// Where the runs go [default: `runs/reproduce`, with `--full` `runs/reproduce-full`].
+    #[arg(long)]
+    runs: Option<PathBuf>,
     /// Where REPORT.md, summary.json and the figures go.
     #[arg(long, default_value = "results")]
     results: PathBuf,
     /// Seeds of every strategy.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     seeds: Vec<u64>,
-    /// The full-size setting (for a GPU): fine-tune every layer, no frozen-layer cache, on WGPU.
+    /// The full-fine-tuning regime: every layer and the embeddings trained, no frozen-layer cache,
+    /// checkpoints every 50 steps (an interrupted run resumes), evaluated on XQuAD-R, MLQA-R,
+    /// Multi30K test_2016 and xFlickr&CO; grid X-X-mono, X-Y, Hybrid(0.5) × seeds and X-X × the
+    /// first seed. Runs on the config's backend (Flex, CPU); `--set model.backend="wgpu"` for a GPU.
     #[arg(long)]
     full: bool,
     /// Extra trainer overrides for every run, e.g. `--set training.steps=600`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Run this trainer binary instead of building the workspace's (e.g. a copy kept while the
+    /// workspace is being edited).
+    #[arg(long, value_name = "PATH")]
+    trainer: Option<PathBuf>,
     /// Only (re)write the report from the runs that exist.
     #[arg(long)]
     report_only: bool,
 }
 
-/// Overrides of the full-size setting.
-const FULL_SIZE: &[&str] = &["training.freeze_layers=0", "training.cache_frozen=false", "model.backend=\"wgpu\""];
+/// Overrides of the full-fine-tuning regime. Tatoeba is left out of its evaluation: embedding its
+/// 34 000 texts with the whole model costs ~8 CPU-minutes per run, and the question this regime
+/// answers is asked on the four benchmarks above.
+const FULL_SIZE: &[&str] = &[
+    "training.freeze_layers=0",
+    "training.cache_frozen=false",
+    "training.checkpoint_every=50",
+    "eval.benchmarks=[\"xquad-r\", \"mlqa-r\", \"multi30k-test_2016\", \"xflickrco\"]",
+];
+
+/// The strategies of the full-fine-tuning grid, each with every seed; X-X runs with the first
+/// seed only (the baseline the paper improves on, not one of the claims' contenders).
+const FULL_STRATEGIES: &[&str] = &["hybrid-0.5", "x-y", "x-x-mono"];
 
 /// One run of the grid.
 #[derive(Debug, Clone)]
@@ -68,26 +87,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.seeds.is_empty() {
         bail!("--seeds is empty");
     }
-    let mut specs = Vec::new();
-    for (name, _, _) in STRATEGIES {
-        for &seed in &args.seeds {
-            specs.push(RunSpec { strategy: name.to_string(), seed, dir: args.runs.join(format!("{name}-seed{seed}")) });
-        }
-    }
-    // Run order: the comparison the study is about (Hybrid(0.5) against the three baselines)
-    // first, then the α-sensitivity runs seed by seed, so an interrupted study has complete
-    // seeds where they matter most.
-    let sensitivity = |s: &RunSpec| s.strategy == "hybrid-0.25" || s.strategy == "hybrid-0.75";
-    let mut order: Vec<usize> = (0..specs.len()).collect();
-    order.sort_by_key(|&i| if sensitivity(&specs[i]) { (1, specs[i].seed, i) } else { (0, 0, i) });
+    let runs = args.runs.clone().unwrap_or_else(|| default_runs_dir(args.full));
+    let (specs, order) = grid(args.full, &args.seeds, &runs);
     let started = Instant::now();
     let mut overrides = args.overrides.clone();
     if args.full {
         overrides.extend(FULL_SIZE.iter().map(|s| s.to_string()));
     }
-    check_settings(&args.runs, &args.config, &overrides, !args.report_only)?;
+    check_settings(&runs, &args.config, &overrides, !args.report_only)?;
     if !args.report_only {
-        let trainer = trainer_binary(&args.runs)?;
+        let trainer = trainer_binary(&runs, args.trainer.as_deref())?;
         for (i, spec) in order.iter().map(|&k| &specs[k]).enumerate() {
             if is_done(&spec.dir) {
                 eprintln!("== [{}/{}] {} seed {}: done earlier", i + 1, specs.len(), spec.strategy, spec.seed);
@@ -102,19 +111,95 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // The first run of the grid also evaluates the untouched model: the reference row.
             run_overrides.push(format!("eval.baseline={}", i == 0));
             run_overrides.extend(overrides.iter().cloned());
-            run_trainer(&trainer, &args.config, spec, &run_overrides)?;
+            run_trainer(&trainer, &args.config, spec, &run_overrides, args.full)?;
         }
     }
+    // The report covers both regimes: this one from `runs`, the other from its default directory.
+    let regimes: Vec<report::Regime> = [false, true]
+        .into_iter()
+        .map(|full| {
+            let dir = if full == args.full { runs.clone() } else { default_runs_dir(full) };
+            let specs = grid(full, &args.seeds, &dir).0;
+            regime(full, dir, specs)
+        })
+        .collect();
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-    report::write(
-        &args.results,
-        &args.config,
-        &specs,
-        &format!("cargo xtask {command}"),
-        started.elapsed().as_secs_f64(),
-    )?;
+    let study = report::Study {
+        config: &args.config,
+        seen: report::training_languages(&args.config)?,
+        regimes,
+        command: format!("cargo xtask {command}"),
+    };
+    report::write(&args.results, &study, started.elapsed().as_secs_f64())?;
     println!("wrote {} and {}", args.results.join("REPORT.md").display(), args.results.join("summary.json").display());
     Ok(())
+}
+
+/// A regime of the study as the report describes it.
+fn regime(full: bool, runs: PathBuf, specs: Vec<RunSpec>) -> report::Regime {
+    if full {
+        report::Regime {
+            key: "full",
+            title: "Full fine-tuning",
+            description: "Every layer and the embeddings trained, nothing cached (`--full`; the word-embedding rows \
+                of each batch are updated with lazy Adam, as PyTorch's SparseAdam, the rest with AdamW); X-X-mono, X-Y \
+                and Hybrid(0.5) with every seed, X-X with the first; checkpoints every 50 steps, so an interrupted run \
+                resumes. Tatoeba is left out: embedding its 34 000 texts with the whole model costs ~8 CPU-minutes a run.",
+            runs,
+            specs,
+        }
+    } else {
+        report::Regime {
+            key: "top-2",
+            title: "Top 2 layers trained",
+            description: "The bottom 10 of 12 layers and the embeddings frozen, their outputs computed once per \
+                distinct text (training and evaluation texts alike) and cached, so each step and each evaluation runs \
+                the top 2 layers only. Exact (frozen layers run without dropout either way), and cheap enough for the \
+                whole grid: X-X, X-X-mono, X-Y and Hybrid(α = 0.25, 0.5, 0.75), every seed. It measures what batch \
+                composition does to the top of the network, a smaller intervention than the paper's. The grid \
+                was rerun with MLQA-R added to its evaluation (the earlier grid's models were not kept).",
+            runs,
+            specs,
+        }
+    }
+}
+
+/// Where a regime's runs go unless `--runs` says otherwise.
+pub fn default_runs_dir(full: bool) -> PathBuf {
+    PathBuf::from(if full { "runs/reproduce-full" } else { "runs/reproduce" })
+}
+
+/// The runs of a regime and the order to run them in (indices into the runs).
+///
+/// Top 2 layers: every strategy × every seed; the comparison the study is about (Hybrid(0.5)
+/// against the three baselines) first, then the α-sensitivity runs seed by seed, so an
+/// interrupted study has complete seeds where they matter most. Full fine-tuning:
+/// [`FULL_STRATEGIES`] × seeds and X-X × the first seed, seed by seed, so every sitting adds a
+/// complete comparison before it adds seeds.
+fn grid(full: bool, seeds: &[u64], runs: &Path) -> (Vec<RunSpec>, Vec<usize>) {
+    let spec = |name: &str, seed: u64| RunSpec {
+        strategy: name.to_string(),
+        seed,
+        dir: runs.join(format!("{name}-seed{seed}")),
+    };
+    let mut specs = Vec::new();
+    if full {
+        for (name, _, _) in STRATEGIES {
+            let seeds = if FULL_STRATEGIES.contains(name) { seeds } else if *name == "x-x" { &seeds[..1] } else { &[] };
+            specs.extend(seeds.iter().map(|&seed| spec(name, seed)));
+        }
+        let mut order: Vec<usize> = (0..specs.len()).collect();
+        let rank = |s: &RunSpec| FULL_STRATEGIES.iter().position(|n| *n == s.strategy).unwrap_or(FULL_STRATEGIES.len());
+        order.sort_by_key(|&i| (specs[i].seed, rank(&specs[i])));
+        return (specs, order);
+    }
+    for (name, _, _) in STRATEGIES {
+        specs.extend(seeds.iter().map(|&seed| spec(name, seed)));
+    }
+    let sensitivity = |s: &RunSpec| s.strategy == "hybrid-0.25" || s.strategy == "hybrid-0.75";
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| if sensitivity(&specs[i]) { (1, specs[i].seed, i) } else { (0, 0, i) });
+    (specs, order)
 }
 
 /// The settings every run of a runs directory shares, kept in `<runs>/study.json`: finished runs
@@ -147,14 +232,20 @@ fn check_settings(runs: &Path, config: &Path, overrides: &[String], record: bool
     Ok(())
 }
 
-/// Builds the trainer and copies it into the runs directory, so every run of the study uses the
-/// same binary even if the workspace is rebuilt while the study runs.
-fn trainer_binary(runs: &Path) -> anyhow::Result<PathBuf> {
-    let status = Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "-p", "trainer"]).status()?;
-    if !status.success() {
-        bail!("building the trainer failed");
-    }
-    let built = std::env::current_exe()?.with_file_name("trainer");
+/// Builds the trainer (unless `--trainer` names one) and copies it into the runs directory, so
+/// every run of the study uses the same binary even if the workspace is rebuilt while it runs.
+fn trainer_binary(runs: &Path, given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let built = match given {
+        Some(path) => path.to_owned(),
+        None => {
+            let status =
+                Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "-p", "trainer"]).status()?;
+            if !status.success() {
+                bail!("building the trainer failed");
+            }
+            std::env::current_exe()?.with_file_name("trainer")
+        }
+    };
     std::fs::create_dir_all(runs)?;
     let copy = runs.join("trainer");
     std::fs::copy(&built, &copy).with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
@@ -166,36 +257,129 @@ fn is_done(dir: &Path) -> bool {
     dir.join("summary.json").is_file() && dir.join("eval").is_dir() && dir.join("timing.json").is_file()
 }
 
-fn run_trainer(trainer: &Path, config: &Path, spec: &RunSpec, overrides: &[String]) -> anyhow::Result<()> {
-    if spec.dir.exists() {
-        // An interrupted run: start it again from scratch (its checkpoint is only written at the end).
-        std::fs::remove_dir_all(&spec.dir).with_context(|| format!("removing {}", spec.dir.display()))?;
-    }
+fn run_trainer(
+    trainer: &Path,
+    config: &Path,
+    spec: &RunSpec,
+    overrides: &[String],
+    keep_model: bool,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut cmd = Command::new(trainer);
-    cmd.arg("--config").arg(config).arg("--out").arg(&spec.dir);
-    for o in overrides {
-        cmd.args(["--set", o]);
+    let invoke = |resume: bool| -> anyhow::Result<bool> {
+        let mut cmd = Command::new(trainer);
+        cmd.arg("--config").arg(config).arg("--out").arg(&spec.dir);
+        for o in overrides {
+            cmd.args(["--set", o]);
+        }
+        if resume {
+            cmd.arg("--resume");
+        }
+        let status = cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).status()?;
+        Ok(status.success())
+    };
+    // An interrupted run continues from its last checkpoint (the trainer checks that it was made
+    // with this config); one with no checkpoint, or one the trainer refuses to resume, starts again.
+    let mut succeeded = false;
+    if has_checkpoint(&spec.dir) {
+        eprintln!("   resuming {} from its checkpoint", spec.dir.display());
+        close_sitting(&spec.dir)?;
+        open_sitting(&spec.dir)?;
+        succeeded = invoke(true)?;
+        if !succeeded {
+            eprintln!("   could not resume {}; starting it again", spec.dir.display());
+        }
     }
-    let status = cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).status()?;
-    if !status.success() {
-        bail!("run {} failed", spec.dir.display());
+    if !succeeded {
+        if spec.dir.exists() {
+            std::fs::remove_dir_all(&spec.dir).with_context(|| format!("removing {}", spec.dir.display()))?;
+        }
+        open_sitting(&spec.dir)?;
+        if !invoke(false)? {
+            bail!("run {} failed", spec.dir.display());
+        }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    prune(&spec.dir)?;
-    let timing = serde_json::json!({"wall_seconds": seconds, "overrides": overrides});
+    let seconds = earlier_sittings(&spec.dir)?.iter().sum::<f64>() + started.elapsed().as_secs_f64();
+    prune(&spec.dir, keep_model)?;
+    let sittings = earlier_sittings(&spec.dir)?.len() + 1;
+    let timing = serde_json::json!({"wall_seconds": seconds, "sittings": sittings, "overrides": overrides});
     polyret_files::write_atomic(&spec.dir.join("timing.json"), serde_json::to_string_pretty(&timing)?.as_bytes())?;
     eprintln!("   {:.1} min", seconds / 60.0);
     Ok(())
 }
 
-/// Removes what a finished run no longer needs, ~1.4 GB of its ~1.9 GB: the resume checkpoint
-/// (the final model stays in `model/`) and the TREC run files of its evaluations (the report
-/// reads `results.json` and `per_query.tsv`; `polyret eval` writes TREC files on demand).
-fn prune(dir: &Path) -> anyhow::Result<()> {
+/// Whether an interrupted run left a checkpoint to continue from.
+fn has_checkpoint(dir: &Path) -> bool {
+    polyret_files::settled_dir(&dir.join("checkpoint")).is_some_and(|d| d.join("state.json").is_file())
+}
+
+/// When the current sitting of a run started (Unix seconds), so that a later sitting can count
+/// the time an interrupted one spent.
+const SITTING_START: &str = "sitting-start";
+/// Wall seconds of a run's earlier, interrupted sittings (a JSON array).
+const SITTINGS: &str = "sittings.json";
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn open_sitting(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    polyret_files::write_atomic(&dir.join(SITTING_START), format!("{}", unix_now()).as_bytes())?;
+    Ok(())
+}
+
+fn earlier_sittings(dir: &Path) -> anyhow::Result<Vec<f64>> {
+    let path = dir.join(SITTINGS);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display())),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
+/// Records how long the interrupted sitting of a run lasted: from its start to the last time it
+/// wrote anything in the run directory (metrics every `log_every` steps, checkpoints, caches).
+fn close_sitting(dir: &Path) -> anyhow::Result<()> {
+    let Some(start) = std::fs::read_to_string(dir.join(SITTING_START)).ok().and_then(|t| t.trim().parse::<f64>().ok())
+    else {
+        return Ok(());
+    };
+    let last = newest_mtime(dir).unwrap_or(start);
+    let mut sittings = earlier_sittings(dir)?;
+    sittings.push((last - start).max(0.0));
+    polyret_files::write_atomic(&dir.join(SITTINGS), serde_json::to_string(&sittings)?.as_bytes())?;
+    Ok(())
+}
+
+/// The newest modification time (Unix seconds) of any file under `dir`.
+fn newest_mtime(dir: &Path) -> Option<f64> {
+    let mut newest: Option<f64> = None;
+    for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_mtime(&path)
+        } else {
+            entry.metadata().ok()?.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+        };
+        newest = match (newest, time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    newest
+}
+
+/// Removes what a finished run no longer needs: the resume checkpoint (~1.4 GB in the full
+/// regime), the TREC run files of its evaluations (the report reads `results.json` and
+/// `per_query.tsv`; `polyret eval` writes TREC files on demand) and, unless `keep_model`, the
+/// final model (470 MB; the top-2 regime's 18 models would take 8.5 GB, and retraining one takes
+/// minutes). The full regime keeps its models: each is an hour of CPU.
+fn prune(dir: &Path, keep_model: bool) -> anyhow::Result<()> {
     let remove = |path: &Path| std::fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()));
     if dir.join("checkpoint").is_dir() {
         remove(&dir.join("checkpoint"))?;
+    }
+    if !keep_model && dir.join("model").is_dir() {
+        remove(&dir.join("model"))?;
     }
     for model in std::fs::read_dir(dir.join("eval"))?.filter_map(Result::ok) {
         for bench in std::fs::read_dir(model.path())?.filter_map(Result::ok) {

@@ -85,7 +85,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         run_cover: args.run_cover,
         trec: args.trec,
         cache_dir: cache_dir(args.cache, args.no_cache),
-        out_dir: Some(args.out.clone()),
         ..Default::default()
     };
     tracing::info!(
@@ -96,7 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         set.corpus.len(),
         args.backend
     );
-    let evaluation = evaluate(&encoder, &set, &opts)?;
+    let mut evaluation = evaluate(&encoder, &set, &opts)?;
+    evaluation.write(&args.out)?;
     let r = &evaluation.report;
     for s in Setting::ALL {
         if let Some(sc) = r.scores.get(&s) {

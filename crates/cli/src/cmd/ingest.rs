@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         SourceArg::Jsonl { file, name, force } => {
             let name = table_name(name.as_deref(), file)?;
             let table = jsonl::read_jsonl_pairs(file, &name)?;
-            publish(&args.data_dir, table, Source::local(&[file.clone()])?, *force)
+            publish(&args.data_dir, table, Source::local(std::slice::from_ref(file))?, *force)
         }
         SourceArg::Parallel { dir, name, force } => {
             let name = table_name(name.as_deref(), dir)?;

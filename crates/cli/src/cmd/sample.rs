@@ -8,12 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use polyret_ingest::{IngestError, PairRow};
-use polyret_sampler::{
-    AlphaSchedule, Batch, GroupIndex, LanguageWeighting, Sampler, SamplerConfig, SamplerError, SamplerState,
-    SmallLanguagePolicy, Strategy, StreamKind,
-};
-use serde::Serialize;
+use polyret_ingest::PairRow;
+use polyret_sampler::{BatchRecord, GroupIndex, Sampler, SamplerArgs, SamplerError, SamplerState, StreamKind};
 
 /// Write the batches a sampling strategy would produce, one JSON line per batch.
 #[derive(clap::Args, Debug)]
@@ -24,43 +20,11 @@ pub struct Args {
     /// Use only rows of this split; `all` uses every row.
     #[arg(long, default_value = "train")]
     split: String,
-    /// Batch composition.
-    #[arg(long, value_enum, default_value_t = StrategyArg::Hybrid)]
-    strategy: StrategyArg,
-    /// Hybrid only: probability of a monolingual (X-X-mono) batch [default: 0.5]; with
-    /// --alpha-end, the start of a linear ramp.
-    #[arg(long)]
-    alpha: Option<f64>,
-    /// Hybrid only: α at the end of a linear ramp from --alpha over --alpha-ramp batches.
-    #[arg(long, requires = "alpha_ramp")]
-    alpha_end: Option<f64>,
-    /// Hybrid only: length of the α ramp in batches.
-    #[arg(long, requires = "alpha_end")]
-    alpha_ramp: Option<u64>,
-    /// Pairs per batch.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
+    #[command(flatten)]
+    sampler: SamplerArgs,
     /// Number of batches to write.
     #[arg(long, default_value_t = 2000, value_parser = super::at_least_one::<u64>)]
     batches: u64,
-    /// Seed of every random choice.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// How languages are drawn.
-    #[arg(long, value_enum, default_value_t = WeightingArg::Uniform)]
-    weighting: WeightingArg,
-    /// Exponent τ of `--weighting temperature` (p ∝ n^τ).
-    #[arg(long, required_if_eq("weighting", "temperature"))]
-    temperature: Option<f64>,
-    /// Draw one source per batch (in proportion to its size) instead of mixing sources.
-    #[arg(long)]
-    source_per_batch: bool,
-    /// Language code of the en-en strategy.
-    #[arg(long, default_value = "en")]
-    english: String,
-    /// Languages with fewer groups than the batch size: fail, or leave them out of the draws.
-    #[arg(long, value_enum, default_value_t = SmallArg::Error)]
-    small_languages: SmallArg,
     /// Output file (written under a temporary name, renamed when complete).
     #[arg(long, value_name = "FILE.jsonl")]
     out: PathBuf,
@@ -72,62 +36,8 @@ pub struct Args {
     save_state: Option<PathBuf>,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum StrategyArg {
-    /// English monolingual pairs only.
-    #[value(name = "en-en")]
-    EnEn,
-    /// Monolingual pairs, languages mixed within a batch.
-    #[value(name = "x-x")]
-    XX,
-    /// Monolingual pairs, one language per batch.
-    #[value(name = "x-x-mono")]
-    XXMono,
-    /// Cross-lingual pairs only.
-    #[value(name = "x-y")]
-    XY,
-    /// X-X-mono batches with probability α, X-Y batches otherwise.
-    #[value(name = "hybrid")]
-    Hybrid,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum WeightingArg {
-    /// Every language equally often.
-    Uniform,
-    /// Languages in proportion to their number of groups.
-    Proportional,
-    /// p ∝ n^τ (set τ with --temperature).
-    Temperature,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum SmallArg {
-    /// Fail, listing the languages.
-    Error,
-    /// Leave them out (logged as warnings).
-    Exclude,
-}
-
-/// One output line.
-#[derive(Serialize)]
-struct BatchLine<'a> {
-    batch: u64,
-    epoch: u64,
-    kind: &'static str,
-    pairs: Vec<PairLine<'a>>,
-}
-
-#[derive(Serialize)]
-struct PairLine<'a> {
-    group_id: &'a str,
-    source: &'a str,
-    query_lang: &'a str,
-    passage_lang: &'a str,
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = sampler_config(&args)?;
+    let config = args.sampler.config()?;
     let rows = read_rows(&args.pairs, &args.split)?;
     let index = Arc::new(group_index(&rows, &args.pairs)?);
     tracing::info!(
@@ -162,26 +72,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let progress = ProgressBar::new(args.batches).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} batches {per_sec} eta {eta}").expect("valid template"),
     );
-    polyret_ingest::io::write_atomic(&args.out, |out| {
-        for _ in 0..args.batches {
-            let batch = sampler.next_batch();
-            serde_json::to_writer(&mut *out, &batch_line(&index, &batch))
-                .map_err(|e| IngestError::io(&args.out, e.into()))?;
-            out.write_all(b"\n").map_err(|e| IngestError::io(&args.out, e))?;
-            progress.inc(1);
-        }
-        Ok(())
-    })
-    .with_context(|| format!("writing batches to {}", args.out.display()))?;
+    let writing = || format!("writing batches to {}", args.out.display());
+    let mut file = polyret_files::AtomicFile::create(&args.out).with_context(writing)?;
+    for _ in 0..args.batches {
+        let batch = sampler.next_batch();
+        serde_json::to_writer(&mut *file.writer(), &BatchRecord::new(&index, &batch)).with_context(writing)?;
+        file.writer().write_all(b"\n").with_context(writing)?;
+        progress.inc(1);
+    }
+    file.commit().with_context(writing)?;
     progress.finish_and_clear();
     tracing::info!("{}", coverage_summary(&sampler));
 
     if let Some(path) = &args.save_state {
         let state = sampler.state();
-        polyret_ingest::io::write_atomic(path, |out| {
-            serde_json::to_writer_pretty(&mut *out, &state).map_err(|e| IngestError::io(path, e.into()))
-        })
-        .with_context(|| format!("writing sampler state {}", path.display()))?;
+        let json = serde_json::to_vec_pretty(&state).expect("a sampler state serialises");
+        polyret_files::write_atomic(path, &json).with_context(|| format!("writing sampler state {}", path.display()))?;
         tracing::info!("saved the sampler state (next batch {}) to {}", state.next_batch(), path.display());
     }
     Ok(())
@@ -190,45 +96,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn read_state(path: &Path) -> anyhow::Result<SamplerState> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading sampler state {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("parsing sampler state {}", path.display()))
-}
-
-/// The sampler configuration the flags describe; rejects flags that do not apply.
-fn sampler_config(args: &Args) -> anyhow::Result<SamplerConfig> {
-    let hybrid = args.strategy == StrategyArg::Hybrid;
-    if !hybrid && (args.alpha.is_some() || args.alpha_end.is_some()) {
-        bail!("--alpha, --alpha-end and --alpha-ramp apply to --strategy hybrid only");
-    }
-    if args.temperature.is_some() && args.weighting != WeightingArg::Temperature {
-        bail!("--temperature applies to --weighting temperature only");
-    }
-    let alpha = args.alpha.unwrap_or(0.5);
-    let strategy = match args.strategy {
-        StrategyArg::EnEn => Strategy::EnEn,
-        StrategyArg::XX => Strategy::XX,
-        StrategyArg::XXMono => Strategy::XXMono,
-        StrategyArg::XY => Strategy::XY,
-        StrategyArg::Hybrid => Strategy::Hybrid {
-            alpha: match (args.alpha_end, args.alpha_ramp) {
-                (Some(end), Some(batches)) => AlphaSchedule::Linear { start: alpha, end, batches },
-                _ => AlphaSchedule::Constant(alpha),
-            },
-        },
-    };
-    let mut config = SamplerConfig::new(strategy, args.batch_size, args.seed);
-    config.language_weighting = match args.weighting {
-        WeightingArg::Uniform => LanguageWeighting::Uniform,
-        WeightingArg::Proportional => LanguageWeighting::Proportional,
-        WeightingArg::Temperature => {
-            LanguageWeighting::Temperature(args.temperature.context("--weighting temperature needs --temperature")?)
-        }
-    };
-    config.source_per_batch = args.source_per_batch;
-    config.english.clone_from(&args.english);
-    config.small_languages = match args.small_languages {
-        SmallArg::Error => SmallLanguagePolicy::Error,
-        SmallArg::Exclude => SmallLanguagePolicy::Exclude,
-    };
-    Ok(config)
 }
 
 /// Rows of `split` (or all) from every table, with their file and row for error messages.
@@ -272,11 +139,7 @@ fn read_rows(paths: &[PathBuf], split: &str) -> anyhow::Result<Rows> {
 
 /// Groups the rows; a duplicate-language error is reported with the files and rows involved.
 fn group_index(rows: &Rows, paths: &[PathBuf]) -> anyhow::Result<GroupIndex> {
-    let tuples = rows
-        .rows
-        .iter()
-        .map(|r| (r.group_id.as_str(), r.query_lang.as_str(), r.positive_lang.as_str(), r.source.as_str()));
-    GroupIndex::from_rows(tuples).map_err(|e| {
+    polyret_train::group_index(&rows.rows).map_err(|e| {
         let place = match &e {
             SamplerError::DuplicateLanguage { rows: Some((a, b)), .. } => {
                 let at = |i: usize| {
@@ -289,24 +152,6 @@ fn group_index(rows: &Rows, paths: &[PathBuf]) -> anyhow::Result<GroupIndex> {
         };
         anyhow::Error::new(e).context(format!("grouping the training pairs {place}"))
     })
-}
-
-fn batch_line<'a>(index: &'a GroupIndex, batch: &Batch) -> BatchLine<'a> {
-    BatchLine {
-        batch: batch.index,
-        epoch: batch.epoch,
-        kind: batch.kind.as_str(),
-        pairs: batch
-            .pairs
-            .iter()
-            .map(|p| PairLine {
-                group_id: index.group_id(p.group),
-                source: index.group_source(p.group),
-                query_lang: index.lang_code(p.query_lang),
-                passage_lang: index.lang_code(p.passage_lang),
-            })
-            .collect(),
-    }
 }
 
 /// `mono passes: en 1.50, de 3.02; cross passes: …` (fractional passes per stream).
@@ -384,44 +229,20 @@ mod tests {
         std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
+    /// The sampler flags are `polyret_sampler::SamplerArgs` (tested there); here, that they
+    /// reach the config and that misplaced ones fail.
     #[test]
     fn flags_map_onto_the_config_and_misplaced_flags_fail() {
-        let args = parse(&[
-            "--pairs",
-            "p.parquet",
-            "--out",
-            "o.jsonl",
-            "--alpha",
-            "0.8",
-            "--alpha-end",
-            "0.2",
-            "--alpha-ramp",
-            "100",
-            "--weighting",
-            "temperature",
-            "--temperature",
-            "0.3",
-            "--small-languages",
-            "exclude",
-            "--seed",
-            "7",
-        ])
-        .unwrap();
-        let config = sampler_config(&args).unwrap();
+        let args = parse(&["--pairs", "p.parquet", "--out", "o.jsonl", "--alpha", "0.8", "--seed", "7"]).unwrap();
+        let config = args.sampler.config().unwrap();
         assert_eq!(
             config.strategy,
-            Strategy::Hybrid { alpha: AlphaSchedule::Linear { start: 0.8, end: 0.2, batches: 100 } }
+            polyret_sampler::Strategy::Hybrid { alpha: polyret_sampler::AlphaSchedule::Constant(0.8) }
         );
-        assert_eq!(config.language_weighting, LanguageWeighting::Temperature(0.3));
         assert_eq!((config.seed, config.batch_size), (7, 32));
-        assert_eq!(config.small_languages, SmallLanguagePolicy::Exclude);
-
         let x_y_alpha = parse(&["--pairs", "p", "--out", "o", "--strategy", "x-y", "--alpha", "0.3"]).unwrap();
-        assert!(sampler_config(&x_y_alpha).unwrap_err().to_string().contains("hybrid only"));
-        let stray_tau = parse(&["--pairs", "p", "--out", "o", "--temperature", "0.3"]).unwrap();
-        assert!(sampler_config(&stray_tau).unwrap_err().to_string().contains("temperature only"));
+        assert!(x_y_alpha.sampler.config().unwrap_err().to_string().contains("hybrid only"));
         assert!(parse(&["--pairs", "p", "--out", "o", "--weighting", "temperature"]).is_err());
-        assert!(parse(&["--pairs", "p", "--out", "o", "--alpha-end", "0.1"]).is_err());
         let names = ["en-en", "x-x", "x-x-mono", "x-y", "hybrid"];
         assert!(names.iter().all(|s| parse(&["--pairs", "p", "--out", "o", "--strategy", s]).is_ok()));
     }

@@ -52,7 +52,7 @@ pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, NamedTensor>) -
     let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
     let serialized = safetensors::serialize(views, metadata)
         .map_err(|e| EncoderError::Weights { path: path.to_owned(), message: e.to_string() })?;
-    crate::io::write_atomic(path, &serialized)
+    Ok(polyret_files::write_atomic(path, &serialized)?)
 }
 
 #[cfg(test)]

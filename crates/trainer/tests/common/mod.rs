@@ -1,5 +1,5 @@
-//! Shared by the trainer's integration tests: the tiny BERT fixture with a word-level tokenizer
-//! written here, and synthetic parallel data.
+//! Shared by the integration tests of `trainer` and `polyret-train`: the tiny BERT fixture
+//! with a word-level tokenizer written here, and synthetic parallel data.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

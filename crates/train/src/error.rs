@@ -68,12 +68,6 @@ pub enum TrainError {
     /// The encoder failed (weights, tokenizer, saving).
     #[error(transparent)]
     Encoder(#[from] polyret_encoder::EncoderError),
-    /// Fetching data or the model failed.
-    #[error(transparent)]
-    Fetch(#[from] polyret_fetch::FetchError),
-    /// Evaluation failed.
-    #[error(transparent)]
-    Eval(#[from] polyret_evaluator::EvalError),
 }
 
 impl From<polyret_files::Error> for TrainError {

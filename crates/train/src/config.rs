@@ -6,9 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use polyret_encoder::BackendKind;
-use polyret_sampler::{AlphaSchedule, LanguageWeighting, SamplerConfig, SmallLanguagePolicy, Strategy};
+use polyret_encoder::{BackendKind, BertConfig};
+use polyret_sampler::{LanguageWeighting, SamplerConfig, SamplerError, SamplerOptions, StrategyKind};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::TrainError;
 
@@ -22,8 +23,12 @@ pub struct TrainConfig {
     pub model: ModelSection,
     /// Training data.
     pub data: DataSection,
-    /// Batch composition.
-    pub sampler: SamplerSection,
+    /// Batch composition: `polyret-sampler`'s options (`strategy = "hybrid"`, `alpha`,
+    /// `alpha_end`, `batch_size`, `language_weighting`, `source_per_batch`, `small_languages`),
+    /// with the seed above and an α ramp over `training.steps`. Ranges: `batch_size` at least 2
+    /// (in-batch negatives), `alpha` and `alpha_end` 0 to 1 (`hybrid` needs `alpha`), a
+    /// temperature ≥ 0 (finite).
+    pub sampler: SamplerOptions,
     /// Contrastive loss.
     #[serde(default)]
     pub loss: LossSection,
@@ -88,32 +93,6 @@ pub struct DataSection {
     /// `validation_pairs` > 0).
     #[serde(default = "default_validation_split")]
     pub validation_split: String,
-}
-
-/// Batch composition (see `polyret-sampler`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SamplerSection {
-    /// `en-en`, `x-x`, `x-x-mono`, `x-y` or `hybrid`.
-    pub strategy: String,
-    /// Hybrid: probability of an X-X-mono batch (constant). Range: 0 to 1; required by `hybrid`.
-    #[serde(default)]
-    pub alpha: Option<f64>,
-    /// Hybrid: ramp α linearly from `alpha` to `alpha_end` over the run instead. Range: 0 to 1.
-    #[serde(default)]
-    pub alpha_end: Option<f64>,
-    /// Pairs per batch (the contrastive batch: in-batch negatives come from it). At least 2.
-    pub batch_size: usize,
-    /// Language choice: `uniform` (the paper), `proportional`, or `{ temperature = τ }` with
-    /// τ ≥ 0 (finite).
-    #[serde(default)]
-    pub language_weighting: LanguageWeighting,
-    /// Draw one source per batch, sources in proportion to size.
-    #[serde(default)]
-    pub source_per_batch: bool,
-    /// Languages with fewer groups than the batch: `error` or `exclude` (from mono batches).
-    #[serde(default)]
-    pub small_languages: SmallLanguagePolicy,
 }
 
 /// InfoNCE over cosine similarities.
@@ -339,8 +318,14 @@ impl TrainConfig {
     /// Reads a TOML file and applies `overrides` (`section.field=value`, value in TOML syntax).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// Parses TOML `text` and applies `overrides`, as [`TrainConfig::load`] does; errors name
+    /// `path`, where the text comes from.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self, TrainError> {
         let mut value: toml::Table =
-            toml::from_str(&text).map_err(|e| TrainError::Config { path: path.to_owned(), message: e.to_string() })?;
+            toml::from_str(text).map_err(|e| TrainError::Config { path: path.to_owned(), message: e.to_string() })?;
         for item in overrides {
             apply_override(&mut value, item)
                 .map_err(|message| TrainError::Config { path: path.to_owned(), message })?;
@@ -355,6 +340,20 @@ impl TrainConfig {
     /// The resolved config as TOML (written into the run directory).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Digest of [`TrainConfig::to_toml`]: what a checkpoint must match to resume, so the TOML
+    /// form of a config may never change.
+    pub fn digest(&self) -> String {
+        hex::encode(&Sha256::digest(self.to_toml().as_bytes())[..12])
+    }
+
+    /// `training.freeze_layers` against the depth of the model in `model_dir`, read from its
+    /// `config.json` before the model loads: freezing every layer trains nothing. Returns the
+    /// layers to freeze.
+    pub fn check_freeze_layers(&self, model_dir: &Path) -> Result<usize, TrainError> {
+        let path = model_dir.join("config.json");
+        freeze_layers_in_range(self.training.freeze_layers, BertConfig::from_file(&path)?.num_hidden_layers, &path)
     }
 
     /// Checks every field's range (documented on the field); the message names the field, the
@@ -387,7 +386,7 @@ impl TrainConfig {
                 in_range(field, a, (0.0..=1.0).contains(&a), "0 to 1")?;
             }
         }
-        if s.strategy == "hybrid" && s.alpha.is_none() {
+        if s.strategy == StrategyKind::Hybrid && s.alpha.is_none() {
             return Err("sampler.strategy = \"hybrid\" needs sampler.alpha".into());
         }
         if let LanguageWeighting::Temperature(tau) = s.language_weighting {
@@ -410,33 +409,30 @@ impl TrainConfig {
             return Err(format!("eval.benchmarks has an entry without a table name: {b:?}"));
         }
         languages("eval.languages", &self.eval.languages)?;
-        self.sampler_config().map(|_| ())
+        self.sampler_config().map(|_| ()).map_err(|e| e.to_string())
     }
 
-    /// The `polyret-sampler` configuration.
-    pub fn sampler_config(&self) -> Result<SamplerConfig, String> {
-        let s = &self.sampler;
-        let strategy = match s.strategy.as_str() {
-            "en-en" => Strategy::EnEn,
-            "x-x" => Strategy::XX,
-            "x-x-mono" => Strategy::XXMono,
-            "x-y" => Strategy::XY,
-            "hybrid" => {
-                let start = s.alpha.unwrap_or(0.5);
-                let alpha = match s.alpha_end {
-                    Some(end) => AlphaSchedule::Linear { start, end, batches: self.training.steps },
-                    None => AlphaSchedule::Constant(start),
-                };
-                Strategy::Hybrid { alpha }
-            }
-            other => return Err(format!("unknown sampler.strategy {other:?} (en-en, x-x, x-x-mono, x-y, hybrid)")),
-        };
-        let mut config = SamplerConfig::new(strategy, s.batch_size, self.seed);
-        config.language_weighting = s.language_weighting;
-        config.source_per_batch = s.source_per_batch;
-        config.small_languages = s.small_languages;
-        Ok(config)
+    /// The `polyret-sampler` configuration: the `[sampler]` options with `seed`, an α ramp
+    /// lasting `training.steps`.
+    pub fn sampler_config(&self) -> Result<SamplerConfig, SamplerError> {
+        self.sampler.config(self.seed, self.training.steps)
     }
+}
+
+/// Freezing `frozen` of a model's `layers` must leave one to train; `path` is the model's
+/// `config.json`, which the message names.
+pub(crate) fn freeze_layers_in_range(frozen: usize, layers: usize, path: &Path) -> Result<usize, TrainError> {
+    if frozen >= layers {
+        return Err(TrainError::Config {
+            path: path.to_owned(),
+            message: format!(
+                "training.freeze_layers = {frozen} is out of range: the model has {layers} layers, so at most {} \
+                 (freezing them all leaves nothing to train)",
+                layers.saturating_sub(1)
+            ),
+        });
+    }
+    Ok(frozen)
 }
 
 /// `field = value is out of range: range` unless `ok`.

@@ -2,10 +2,10 @@
 //! and edge (negative, zero, huge, NaN, inf, wrong type, unknown keys), or broken TOML, must load
 //! or give an error naming the file, never panic; a config that loads must be usable (sampler
 //! config, learning-rate schedule, TOML round trip). 256 cases by default; run longer by hand
-//! with e.g. `PROPTEST_CASES=20000 cargo test --release -p trainer --test fuzz`.
+//! with e.g. `PROPTEST_CASES=20000 cargo test --release -p polyret-train --test fuzz`.
 
+use polyret_train::TrainConfig;
 use proptest::prelude::*;
-use trainer::TrainConfig;
 
 const VALID: &str = r#"
 seed = 7
@@ -105,7 +105,7 @@ proptest! {
                 let again: TrainConfig = toml::from_str(&config.to_toml()).unwrap();
                 prop_assert_eq!(again.to_toml(), config.to_toml());
                 for step in [0, config.training.steps / 2, config.training.steps - 1] {
-                    let lr = trainer::optim::learning_rate(&config.optimizer, step, config.training.steps);
+                    let lr = polyret_train::learning_rate(&config.optimizer, step, config.training.steps);
                     prop_assert!(lr.is_finite() && lr >= 0.0, "lr {} at step {}", lr, step);
                 }
             }

@@ -5,11 +5,11 @@
 //! [`polyret_files::recover_dir`]).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
 use polyret_encoder::weights::{NamedTensor, read_safetensors, write_safetensors};
-use polyret_files::{replace_dir, staging_path, write_atomic};
+use polyret_files::{replace_dir, stage_dir, write_atomic};
 use polyret_sampler::SamplerState;
 use serde::{Deserialize, Serialize};
 
@@ -96,11 +96,7 @@ pub fn model_weights(trainee: &Trainee) -> BTreeMap<String, NamedTensor> {
 
 /// Writes `dir` (e.g. `RUN/checkpoint`) atomically.
 pub fn save(dir: &Path, trainee: &Trainee, state: &CheckpointState) -> Result<(), TrainError> {
-    let staging = staging_path(dir);
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
-    }
-    std::fs::create_dir_all(&staging).map_err(|e| TrainError::io(&staging, e))?;
+    let staging = stage_dir(dir)?;
     write_safetensors(&staging.join("model.safetensors"), &model_weights(trainee))?;
     let mut optimizer: BTreeMap<String, NamedTensor> =
         trainee.adam.export().into_iter().map(|(name, (shape, data))| (name, NamedTensor::new(shape, data))).collect();
@@ -154,9 +150,4 @@ pub fn restore_sparse(table: &mut SparseEmbedding, restored: &mut Restored) {
     if let Some((m, v)) = restored.sparse_moments.take() {
         table.restore_moments(m, v, restored.state.sparse_steps);
     }
-}
-
-/// The checkpoint directory of a run.
-pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("checkpoint")
 }

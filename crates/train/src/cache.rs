@@ -3,13 +3,14 @@
 //! every training step and every evaluation of every run that freezes the same layers of the
 //! same model. Training then costs only the top layers.
 //!
-//! Runs share the file, so it is written atomically under a lock on its directory (see
-//! `load_or_build_cache` in [`crate::run`]), and it ends with a SHA-256 of its content that is
+//! Runs share the file, so it is written atomically under a lock on its directory
+//! ([`LayerCache::load_or_build`], [`LayerCache::store`]), and it ends with a SHA-256 of its content that is
 //! verified on every read: a damaged or altered file is rebuilt, with a warning, never used.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,6 +24,11 @@ use crate::TrainError;
 const MAGIC: &[u8; 4] = b"PLC2";
 /// Bytes of the trailing checksum.
 const DIGEST: usize = 32;
+
+/// Where the cache of `layer` frozen layers of the model with `fingerprint` lives in `dir`.
+fn cache_path(dir: &Path, fingerprint: &str, layer: usize) -> PathBuf {
+    dir.join(format!("{fingerprint}-layer{layer}.bin"))
+}
 
 /// Hidden states after layer `layer` (0 = the embedding block's output), per token sequence.
 #[derive(Debug, Default)]
@@ -41,6 +47,48 @@ pub struct LayerCache {
 }
 
 impl LayerCache {
+    /// The cache of `layer` frozen layers of `model` (with `fingerprint`) in `dir`: loaded,
+    /// extended with the `sequences` it lacks and saved, holding the lock on `dir` throughout,
+    /// so that runs of the same model started together wait for the first, then find its
+    /// states cached instead of computing them again.
+    pub fn load_or_build(
+        dir: &Path,
+        layer: usize,
+        model: &BertModel,
+        fingerprint: &str,
+        pad_id: u32,
+        sequences: Vec<&[u32]>,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let path = cache_path(dir, fingerprint, layer);
+        let _lock = polyret_files::DirLock::acquire(dir)?;
+        let mut cache = LayerCache::load(&path, layer, fingerprint)?
+            .unwrap_or_else(|| LayerCache::new(layer, model.config().hidden_size, fingerprint));
+        let started = Instant::now();
+        let added = cache.extend(model, pad_id, sequences, device);
+        if added > 0 || !cache.matches_file(&path) {
+            tracing::info!(added, seconds = started.elapsed().as_secs_f64(), path = %path.display(), "layer cache extended");
+            cache.save(&path)?;
+        }
+        Ok(cache)
+    }
+
+    /// Writes the cache back into `dir` if texts were added since it was loaded (evaluation
+    /// adds them), under the directory's lock, keeping what other runs added to the file since.
+    pub fn store(mut self, dir: &Path) -> Result<(), TrainError> {
+        if !self.is_dirty() {
+            return Ok(());
+        }
+        let path = cache_path(dir, &self.fingerprint, self.layer);
+        let _lock = polyret_files::DirLock::acquire(dir)?;
+        if !self.matches_file(&path)
+            && let Some(theirs) = LayerCache::load(&path, self.layer, &self.fingerprint)?
+        {
+            self.absorb(theirs);
+        }
+        self.save(&path)
+    }
+
     /// An empty cache for the output of `layer` layers of the model with `fingerprint`.
     pub fn new(layer: usize, dim: usize, fingerprint: &str) -> Self {
         Self { layer, dim, fingerprint: fingerprint.to_string(), ..Default::default() }

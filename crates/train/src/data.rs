@@ -1,14 +1,55 @@
-//! Training pairs: loaded from ingested tables, grouped for the sampler, tokenised once.
+//! Training pairs: loaded from ingested tables (or given as rows), grouped for the sampler,
+//! tokenised once.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use polyret_encoder::{Role, TextTokenizer};
+use polyret_encoder::{Role, SentenceConfig, SentenceEncoder, TextTokenizer};
 use polyret_ingest::{Catalog, PairRow};
-use polyret_sampler::{GroupIndex, PairRef};
+use polyret_sampler::{GroupIndex, PairRef, SamplerError};
 
 use crate::TrainError;
-use crate::config::DataSection;
+use crate::config::{DataSection, ModelSection, TrainConfig};
+
+/// What a run trains on: the training pairs and, optionally, held-out pairs for the
+/// validation loss.
+#[derive(Debug)]
+pub struct TrainData {
+    /// Pairs the sampler draws training batches from.
+    pub train: PairSet,
+    /// Pairs of the fixed validation batches (`data.validation_pairs` of them).
+    pub validation: Option<PairSet>,
+}
+
+impl TrainData {
+    /// Loads `config.data`: the `data.split` rows of every source and, when
+    /// `data.validation_pairs` > 0, the `data.validation_split` rows (none, with a warning, if
+    /// the sources have no such rows).
+    pub fn load(config: &TrainConfig, tokenizers: &Tokenizers) -> Result<Self, TrainError> {
+        let train = PairSet::load(&config.data, &config.data.split, tokenizers)?;
+        let validation = if config.data.validation_pairs == 0 {
+            None
+        } else {
+            match PairSet::load(&config.data, &config.data.validation_split, tokenizers) {
+                Ok(set) => Some(set),
+                Err(TrainError::Data(message)) => {
+                    tracing::warn!("no validation pairs: {message}");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Self { train, validation })
+    }
+}
+
+/// Groups pair rows for the sampler: the rows of one `group_id` across languages form one
+/// group. A [`SamplerError::DuplicateLanguage`] names rows by their position in `rows`.
+pub fn group_index(rows: &[PairRow]) -> Result<GroupIndex, SamplerError> {
+    GroupIndex::from_rows(
+        rows.iter().map(|r| (r.group_id.as_str(), r.query_lang.as_str(), r.positive_lang.as_str(), r.source.as_str())),
+    )
+}
 
 /// Token ids of one pair's texts, role prompts and special tokens included.
 #[derive(Debug, Clone, Copy)]
@@ -34,19 +75,50 @@ pub struct PairSet {
 }
 
 /// How texts become token ids: one tokenizer per role (their length limits differ) and the
-/// role prompts.
-pub struct Tokenizers<'a> {
-    /// Truncates at `max_query_tokens`.
-    pub query: &'a TextTokenizer,
-    /// Truncates at `max_passage_tokens`.
-    pub passage: &'a TextTokenizer,
-    /// Puts the role prompt in front of a text.
-    pub prompt: &'a dyn Fn(&str, Role) -> String,
+/// model's role prompts.
+pub struct Tokenizers {
+    query: TextTokenizer,
+    passage: TextTokenizer,
+    sentence: SentenceConfig,
+}
+
+impl Tokenizers {
+    /// The tokenizer of `base`, truncating queries at `model.max_query_tokens` and passages at
+    /// `model.max_passage_tokens` (both capped by the model's position table).
+    pub fn new(base: &SentenceEncoder, model: &ModelSection) -> Result<Self, TrainError> {
+        let bert = base.model().config();
+        let path = base.tokenizer().path();
+        let limit = |tokens: usize| tokens.min(bert.max_input_tokens());
+        Ok(Self {
+            query: TextTokenizer::from_file(path, limit(model.max_query_tokens), bert.pad_token_id)?,
+            passage: TextTokenizer::from_file(path, limit(model.max_passage_tokens), bert.pad_token_id)?,
+            sentence: base.sentence_config().clone(),
+        })
+    }
+
+    /// Queries truncate at this many tokens.
+    pub fn max_query_tokens(&self) -> usize {
+        self.query.max_len()
+    }
+
+    /// Passages truncate at this many tokens.
+    pub fn max_passage_tokens(&self) -> usize {
+        self.passage.max_len()
+    }
+
+    /// `text` with the role's prompt in front (as [`SentenceEncoder::prompt`] does).
+    fn prompt(&self, text: &str, role: Role) -> String {
+        let prefix = match role {
+            Role::Query => &self.sentence.query_prefix,
+            Role::Passage => &self.sentence.passage_prefix,
+        };
+        format!("{prefix}{text}")
+    }
 }
 
 impl PairSet {
     /// Loads the `split` rows of every source in `data`, restricted to `data.languages`.
-    pub fn load(data: &DataSection, split: &str, tokenizers: &Tokenizers<'_>) -> Result<Self, TrainError> {
+    pub fn load(data: &DataSection, split: &str, tokenizers: &Tokenizers) -> Result<Self, TrainError> {
         let mut rows = Vec::new();
         for source in &data.sources {
             let table = read_source(&data.dir, source)?;
@@ -68,23 +140,20 @@ impl PairSet {
         Self::from_rows(rows, tokenizers)
     }
 
-    /// Groups and tokenises `rows`.
-    pub fn from_rows(rows: Vec<PairRow>, tokenizers: &Tokenizers<'_>) -> Result<Self, TrainError> {
-        let index = GroupIndex::from_rows(
-            rows.iter()
-                .map(|r| (r.group_id.as_str(), r.query_lang.as_str(), r.positive_lang.as_str(), r.source.as_str())),
-        )?;
+    /// Groups and tokenises `rows` (yours, or read with `polyret_ingest::read_pairs`).
+    pub fn from_rows(rows: Vec<PairRow>, tokenizers: &Tokenizers) -> Result<Self, TrainError> {
+        let index = group_index(&rows)?;
         let encode = |tok: &TextTokenizer, texts: Vec<String>| -> Result<Vec<Vec<u32>>, TrainError> {
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             Ok(tok.encode(&refs)?)
         };
-        let prompt = tokenizers.prompt;
-        let query_ids = encode(tokenizers.query, rows.iter().map(|r| prompt(&r.query, Role::Query)).collect())?;
+        let prompt = |text: &str, role| tokenizers.prompt(text, role);
+        let query_ids = encode(&tokenizers.query, rows.iter().map(|r| prompt(&r.query, Role::Query)).collect())?;
         let positive_ids =
-            encode(tokenizers.passage, rows.iter().map(|r| prompt(&r.positive, Role::Passage)).collect())?;
+            encode(&tokenizers.passage, rows.iter().map(|r| prompt(&r.positive, Role::Passage)).collect())?;
         let with_negative: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].negative.is_some()).collect();
         let negatives = encode(
-            tokenizers.passage,
+            &tokenizers.passage,
             with_negative.iter().map(|&i| prompt(rows[i].negative.as_deref().unwrap_or(""), Role::Passage)).collect(),
         )?;
         let mut negative_ids = vec![None; rows.len()];
