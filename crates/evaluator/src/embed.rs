@@ -1,18 +1,39 @@
 //! The seam between the evaluator and a model: anything that turns texts into vectors.
 //!
 //! The evaluator only needs a fingerprint (to cache embeddings), a dimension and a batch
-//! `embed` call. [`polyret_encoder::SentenceEncoder`] implements it here; the trainer adds its
-//! own implementation that reuses cached lower-layer states; tests use [`HashEmbedder`].
+//! `embed` call. With the `encoder` feature, `polyret_encoder::SentenceEncoder` implements it
+//! here; the trainer adds its own implementation that reuses cached lower-layer states; tests use
+//! [`HashEmbedder`].
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-pub use polyret_encoder::Role;
-use polyret_encoder::SentenceEncoder;
 use sha2::{Digest, Sha256};
 
 use crate::error::{EvalError, Result};
+
+/// Whether a text is embedded as a query or as a passage: asymmetric models (E5) prefix them
+/// differently. The same two roles as `polyret_encoder::Role` (and the same serde names); the
+/// evaluator names them itself so that it builds without the encoder, and converts with `into()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A search query.
+    Query,
+    /// A corpus passage.
+    Passage,
+}
+
+#[cfg(feature = "encoder")]
+impl From<Role> for polyret_encoder::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Query => Self::Query,
+            Role::Passage => Self::Passage,
+        }
+    }
+}
 
 /// A text embedding model as the evaluator sees it.
 pub trait Embedder {
@@ -25,17 +46,18 @@ pub trait Embedder {
     fn embed(&self, texts: &[&str], role: Role) -> Result<Vec<f32>>;
 }
 
-impl Embedder for SentenceEncoder {
+#[cfg(feature = "encoder")]
+impl Embedder for polyret_encoder::SentenceEncoder {
     fn fingerprint(&self) -> String {
-        SentenceEncoder::fingerprint(self).to_owned()
+        polyret_encoder::SentenceEncoder::fingerprint(self).to_owned()
     }
 
     fn dim(&self) -> usize {
-        SentenceEncoder::dim(self)
+        polyret_encoder::SentenceEncoder::dim(self)
     }
 
     fn embed(&self, texts: &[&str], role: Role) -> Result<Vec<f32>> {
-        SentenceEncoder::embed(self, texts, role).map_err(|e| EvalError::Embed(e.to_string()))
+        polyret_encoder::SentenceEncoder::embed(self, texts, role.into()).map_err(|e| EvalError::Embed(e.to_string()))
     }
 }
 

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use polyret_encoder::{
-    BatchLimits, BertModel, Mode, ModelInput, Role, SentenceConfig, TextTokenizer, length_sorted_batches, pad_batch,
+    BatchLimits, BertModel, Mode, ModelInput, SentenceConfig, TextTokenizer, length_sorted_batches, pad_batch,
     sentence_embeddings,
 };
-use polyret_evaluator::{Embedder, EvalError};
+use polyret_evaluator::{Embedder, EvalError, Role};
 
 use polyret_train::LayerCache;
 

@@ -19,10 +19,7 @@ pub fn delta_heatmap(title: &str, rows: &[String], columns: &[String], values: &
     let height = TOP + CELL * rows.len() as f64 + 40.0;
     let mut svg = header(width, height);
     let _ = writeln!(svg, r#"<text x="{LEFT}" y="18" font-size="13" font-weight="bold">{}</text>"#, escape(title));
-    let _ = writeln!(
-        svg,
-        r#"<text x="{LEFT}" y="34" font-size="11">{SUBTITLE}</text>"#
-    );
+    let _ = writeln!(svg, r#"<text x="{LEFT}" y="34" font-size="11">{SUBTITLE}</text>"#);
     for (j, c) in columns.iter().enumerate() {
         let x = LEFT + CELL * (j as f64 + 0.5);
         let _ = writeln!(svg, r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, TOP - 6.0, escape(c));
@@ -65,12 +62,7 @@ pub fn delta_heatmap(title: &str, rows: &[String], columns: &[String], values: &
         );
     }
     for (t, y) in [(1.0, TOP + 4.0), (0.0, TOP + bar_h / 2.0 + 3.0), (-1.0, TOP + bar_h)] {
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{y:.1}">{:+.1}</text>"#,
-            bar_x + 18.0,
-            t * extent * 100.0
-        );
+        let _ = writeln!(svg, r#"<text x="{:.1}" y="{y:.1}">{:+.1}</text>"#, bar_x + 18.0, t * extent * 100.0);
     }
     svg.push_str("</svg>\n");
     svg
@@ -117,10 +109,8 @@ pub fn alpha_plot(title: &str, panels: &[AlphaPanel]) -> String {
         let (lo, hi, step) = nice_range(&all);
         let px = |a: f64| x0 + 12.0 + a * (W - 24.0);
         let py = |v: f64| TOP + H - (v - lo) / (hi - lo) * H;
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{x0:.1}" y="{TOP}" width="{W}" height="{H}" fill="none" stroke="#888888"/>"##
-        );
+        let _ =
+            writeln!(svg, r##"<rect x="{x0:.1}" y="{TOP}" width="{W}" height="{H}" fill="none" stroke="#888888"/>"##);
         let ticks = ((hi - lo) / step).round() as usize;
         for k in 0..=ticks {
             let v = lo + step * k as f64;
@@ -176,11 +166,8 @@ pub fn alpha_plot(title: &str, panels: &[AlphaPanel]) -> String {
             .map(|(a, v)| (*a, v.iter().sum::<f64>() / v.len() as f64))
             .collect();
         let path: Vec<String> = means.iter().map(|(a, m)| format!("{:.1},{:.1}", px(*a), py(*m))).collect();
-        let _ = writeln!(
-            svg,
-            r##"<polyline points="{}" fill="none" stroke="#b2182b" stroke-width="2"/>"##,
-            path.join(" ")
-        );
+        let _ =
+            writeln!(svg, r##"<polyline points="{}" fill="none" stroke="#b2182b" stroke-width="2"/>"##, path.join(" "));
         for (a, values) in &panel.points {
             if values.len() > 1 {
                 let m = values.iter().sum::<f64>() / values.len() as f64;

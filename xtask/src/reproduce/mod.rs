@@ -185,7 +185,13 @@ fn grid(full: bool, seeds: &[u64], runs: &Path) -> (Vec<RunSpec>, Vec<usize>) {
     let mut specs = Vec::new();
     if full {
         for (name, _, _) in STRATEGIES {
-            let seeds = if FULL_STRATEGIES.contains(name) { seeds } else if *name == "x-x" { &seeds[..1] } else { &[] };
+            let seeds = if FULL_STRATEGIES.contains(name) {
+                seeds
+            } else if *name == "x-x" {
+                &seeds[..1]
+            } else {
+                &[]
+            };
             specs.extend(seeds.iter().map(|&seed| spec(name, seed)));
         }
         let mut order: Vec<usize> = (0..specs.len()).collect();

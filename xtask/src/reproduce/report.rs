@@ -167,7 +167,19 @@ impl Delta {
 
     /// `+ + −`: the sign of each seed's difference.
     fn signs(&self) -> String {
-        self.per_seed.iter().map(|(_, d)| if *d > 0.0 { "+" } else if *d < 0.0 { "−" } else { "0" }).collect::<Vec<_>>().join(" ")
+        self.per_seed
+            .iter()
+            .map(|(_, d)| {
+                if *d > 0.0 {
+                    "+"
+                } else if *d < 0.0 {
+                    "−"
+                } else {
+                    "0"
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Whether every seed's difference has the sign of the mean difference.
@@ -237,8 +249,7 @@ fn load(regime: &Regime) -> anyhow::Result<Loaded<'_>> {
             let mut benches: Vec<_> = std::fs::read_dir(&label)?.filter_map(Result::ok).map(|e| e.path()).collect();
             benches.sort();
             for bench in benches {
-                let loaded =
-                    LoadedResults::read(&bench).with_context(|| format!("reading {}", bench.display()))?;
+                let loaded = LoadedResults::read(&bench).with_context(|| format!("reading {}", bench.display()))?;
                 benchmarks
                     .entry(loaded.report.task_name.clone())
                     .or_default()
@@ -311,7 +322,9 @@ fn mean_matrix(runs: &[Eval]) -> Option<Matrix> {
         for (ci, cell) in row.iter_mut().enumerate() {
             let xs: Vec<f64> = runs
                 .iter()
-                .filter_map(|r| r.report().matrix.metric(Metric::Map).get(qi).and_then(|row| row.get(ci)).copied().flatten())
+                .filter_map(|r| {
+                    r.report().matrix.metric(Metric::Map).get(qi).and_then(|row| row.get(ci)).copied().flatten()
+                })
                 .collect();
             *cell = (xs.len() == runs.len()).then(|| mean(&xs));
         }
@@ -433,13 +446,8 @@ fn regime_section(
 ) -> anyhow::Result<serde_json::Value> {
     let key = l.regime.key;
     let _ = writeln!(md, "## {}\n", l.regime.title);
-    let _ = writeln!(
-        md,
-        "{} of {} runs finished (`{}`).\n",
-        l.done.len(),
-        l.regime.specs.len(),
-        l.regime.runs.display()
-    );
+    let _ =
+        writeln!(md, "{} of {} runs finished (`{}`).\n", l.done.len(), l.regime.specs.len(), l.regime.runs.display());
     let mut regime_json = json!({"runs_finished": l.done.len(), "runs": l.regime.specs.len(), "benchmarks": {}});
     if l.benchmarks.is_empty() {
         let _ = writeln!(md, "No run of this regime has finished yet.\n");
@@ -571,17 +579,53 @@ fn claim(claims: &mut Vec<String>, bench: &str, base: &str, measure: Measure, d:
     let text = match d.p {
         Some(p) => {
             let verdict = match (better, p < 0.05) {
-                (true, true) => if paper { "held" } else { "Hybrid better" },
-                (false, true) => if paper { "did not hold (significantly worse)" } else { "Hybrid worse" },
-                (_, false) => if paper { "not shown (difference not significant)" } else { "no significant difference" },
+                (true, true) => {
+                    if paper {
+                        "held"
+                    } else {
+                        "Hybrid better"
+                    }
+                }
+                (false, true) => {
+                    if paper {
+                        "did not hold (significantly worse)"
+                    } else {
+                        "Hybrid worse"
+                    }
+                }
+                (_, false) => {
+                    if paper {
+                        "not shown (difference not significant)"
+                    } else {
+                        "no significant difference"
+                    }
+                }
             };
             format!("Δ {:+.4}, p {}, {seeds}: **{verdict}**", d.delta, fmt_p(Some(p)))
         }
         None => {
             let verdict = match (better, d.consistent() && d.per_seed.len() > 1) {
-                (true, true) => if paper { "held" } else { "Hybrid less biased" },
-                (true, false) => if paper { "held on the mean, not in every seed" } else { "Hybrid less biased on the mean, not in every seed" },
-                (false, _) => if paper { "did not hold" } else { "Hybrid more biased" },
+                (true, true) => {
+                    if paper {
+                        "held"
+                    } else {
+                        "Hybrid less biased"
+                    }
+                }
+                (true, false) => {
+                    if paper {
+                        "held on the mean, not in every seed"
+                    } else {
+                        "Hybrid less biased on the mean, not in every seed"
+                    }
+                }
+                (false, _) => {
+                    if paper {
+                        "did not hold"
+                    } else {
+                        "Hybrid more biased"
+                    }
+                }
             };
             format!("Δ {:+.1} ranks, {seeds}: **{verdict}**", d.delta)
         }
@@ -610,7 +654,10 @@ fn figures_for(md: &mut String, results: &Path, regime: &str, bench: &str, evals
             }
             let title = format!("{bench}, {regime}: Hybrid(0.5) minus {} (mean over seeds)", display_name(base));
             let name = format!("{regime}-{bench}-hybrid-minus-{base}.svg");
-            write_atomic(&results.join("figures").join(&name), figures::delta_heatmap(&title, &rows, &cols, &delta).as_bytes())?;
+            write_atomic(
+                &results.join("figures").join(&name),
+                figures::delta_heatmap(&title, &rows, &cols, &delta).as_bytes(),
+            )?;
             shown.push(format!("![{title}](figures/{name})"));
         }
     }
@@ -625,12 +672,20 @@ fn figures_for(md: &mut String, results: &Path, regime: &str, bench: &str, evals
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             points
         },
-        reference: evals.get("x-x").map(|r| values(r, measure)).filter(|v| !v.is_empty()).map(|v| ("X-X".to_string(), mean(&v))),
+        reference: evals
+            .get("x-x")
+            .map(|r| values(r, measure))
+            .filter(|v| !v.is_empty())
+            .map(|v| ("X-X".to_string(), mean(&v))),
     };
-    let panels: Vec<AlphaPanel> =
-        [Measure::Map(Setting::Multilingual), Measure::RankDistance].map(panel).into_iter().filter(|p| p.points.len() > 1).collect();
+    let panels: Vec<AlphaPanel> = [Measure::Map(Setting::Multilingual), Measure::RankDistance]
+        .map(panel)
+        .into_iter()
+        .filter(|p| p.points.len() > 1)
+        .collect();
     if !panels.is_empty() {
-        let title = format!("{bench}, {regime}: α against multilingual mAP and max rank distance (dots: seeds; bars: ± sd)");
+        let title =
+            format!("{bench}, {regime}: α against multilingual mAP and max rank distance (dots: seeds; bars: ± sd)");
         let name = format!("{regime}-{bench}-alpha.svg");
         write_atomic(&results.join("figures").join(&name), figures::alpha_plot(&title, &panels).as_bytes())?;
         shown.push(format!("![{title}](figures/{name})"));
@@ -662,12 +717,19 @@ const PAPER: &[(&str, &str, &str, [f64; 4])] = &[
 fn paper_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_json::Value) {
     let _ = writeln!(md, "## The paper's numbers beside ours\n");
     let _ = writeln!(md, "{PAPER_INTRO}\n");
-    let measures =
-        [Measure::Map(Setting::Monolingual), Measure::Map(Setting::Crosslingual), Measure::Map(Setting::Multilingual), Measure::RankDistance];
+    let measures = [
+        Measure::Map(Setting::Monolingual),
+        Measure::Map(Setting::Crosslingual),
+        Measure::Map(Setting::Multilingual),
+        Measure::RankDistance,
+    ];
     let mut paper_json = Vec::new();
     for bench in ["xquad-r", "mlqa-r"] {
         let _ = writeln!(md, "**{bench}**\n");
-        let _ = writeln!(md, "| source | strategy | monolingual mAP | cross-lingual mAP | multilingual mAP | max rank distance ↓ |");
+        let _ = writeln!(
+            md,
+            "| source | strategy | monolingual mAP | cross-lingual mAP | multilingual mAP | max rank distance ↓ |"
+        );
         let _ = writeln!(md, "|---|---|---|---|---|---|");
         for encoder in ["XLM-R", "LaBSE"] {
             for (_, _, strategy, v) in PAPER.iter().filter(|p| p.0 == bench && p.1 == encoder) {
@@ -704,7 +766,12 @@ fn paper_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_jso
                 let source = if model == REFERENCE {
                     "Polyret, e5-small, untrained".to_string()
                 } else {
-                    format!("Polyret, e5-small, {} ({} seed{})", l.regime.title.to_lowercase(), runs.len(), if runs.len() == 1 { "" } else { "s" })
+                    format!(
+                        "Polyret, e5-small, {} ({} seed{})",
+                        l.regime.title.to_lowercase(),
+                        runs.len(),
+                        if runs.len() == 1 { "" } else { "s" }
+                    )
                 };
                 let strategy = if model == REFERENCE { "—".to_string() } else { display_name(model) };
                 let _ = writeln!(md, "| {source} | {strategy} | {} |", cells.join(" | "));
@@ -748,7 +815,8 @@ fn dependence_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serd
             if deltas.iter().all(Option::is_none) {
                 continue;
             }
-            let cells: Vec<String> = deltas.iter().map(|d| d.as_ref().map_or("—".into(), |d| d.cell(measure))).collect();
+            let cells: Vec<String> =
+                deltas.iter().map(|d| d.as_ref().map_or("—".into(), |d| d.cell(measure))).collect();
             let _ = writeln!(md, "| {bench} | {} | {} |", measure.label(), cells.join(" | "));
             for (t, d) in tally.iter_mut().zip(&deltas) {
                 if let Some(Delta { delta, p: Some(p), .. }) = d {
@@ -770,7 +838,13 @@ fn dependence_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serd
         if total == 0 {
             continue;
         }
-        let lean = if worse > better { "X-Y ahead" } else if better > worse { "Hybrid ahead" } else { "neither ahead" };
+        let lean = if worse > better {
+            "X-Y ahead"
+        } else if better > worse {
+            "Hybrid ahead"
+        } else {
+            "neither ahead"
+        };
         verdicts.push(lean);
         let _ = writeln!(
             md,
@@ -780,9 +854,9 @@ fn dependence_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serd
         );
     }
     let answer = match verdicts.as_slice() {
-        [a, b] if a == b => format!(
-            "Answer from these runs: no — the comparison leans the same way in both regimes ({a})."
-        ),
+        [a, b] if a == b => {
+            format!("Answer from these runs: no — the comparison leans the same way in both regimes ({a}).")
+        }
         [a, b] => format!(
             "Answer from these runs: yes — it leans one way with the top 2 layers trained ({a}) and the other with every \
              layer trained ({b})."
@@ -814,8 +888,10 @@ fn runs_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_json
                     .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             };
             let (Some(s), t) = (read("summary.json"), read("timing.json")) else { continue };
-            let minutes =
-                t.as_ref().and_then(|t| t["wall_seconds"].as_f64()).map_or("—".into(), |w| format!("{:.1}", w / 60.0));
+            let minutes = t
+                .as_ref()
+                .and_then(|t| t["wall_seconds"].as_f64())
+                .map_or("—".into(), |w| format!("{:.1}", w / 60.0));
             let sittings = t.as_ref().and_then(|t| t["sittings"].as_u64()).unwrap_or(1);
             let _ = writeln!(
                 md,
@@ -827,7 +903,8 @@ fn runs_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_json
                 s["pairs_per_second"].as_f64().unwrap_or(f64::NAN),
                 s["peak_rss_mib"].as_f64().unwrap_or(f64::NAN)
             );
-            runs_json.push(json!({"regime": l.regime.key, "strategy": spec.strategy, "seed": spec.seed, "dir": spec.dir,
+            runs_json
+                .push(json!({"regime": l.regime.key, "strategy": spec.strategy, "seed": spec.seed, "dir": spec.dir,
                 "summary": s, "timing": t}));
         }
         let _ = writeln!(md);
@@ -971,7 +1048,8 @@ mod tests {
             let mut evaluation = evaluate(&Noisy { noise, salt }, set, &options).unwrap();
             evaluation.write(&spec.dir.join("eval").join(&label).join(&set.name)).unwrap();
         }
-        let summary = json!({"loss_first_tenth": 1.5, "loss_last_tenth": 0.5, "pairs_per_second": 10.0, "peak_rss_mib": 100.0});
+        let summary =
+            json!({"loss_first_tenth": 1.5, "loss_last_tenth": 0.5, "pairs_per_second": 10.0, "peak_rss_mib": 100.0});
         std::fs::write(spec.dir.join("summary.json"), summary.to_string()).unwrap();
         if finished {
             std::fs::write(spec.dir.join("timing.json"), json!({"wall_seconds": 120.0, "sittings": 2}).to_string())
@@ -1042,8 +1120,14 @@ mod tests {
         assert!(!full.contains("| X-X | "), "{full}");
         // Seeds 1 and 2 against X-X-mono: two signs per difference.
         assert!(md.lines().any(|l| l.starts_with("| X-X-mono | ") && l.matches('[').count() == 4), "{md}");
-        let names: BTreeSet<String> = figures.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        for name in ["top-2-toy-r-hybrid-minus-x-y.svg", "top-2-toy-r-hybrid-minus-x-x-mono.svg", "top-2-toy-r-alpha.svg", "full-toy-r-alpha.svg"] {
+        let names: BTreeSet<String> =
+            figures.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        for name in [
+            "top-2-toy-r-hybrid-minus-x-y.svg",
+            "top-2-toy-r-hybrid-minus-x-x-mono.svg",
+            "top-2-toy-r-alpha.svg",
+            "full-toy-r-alpha.svg",
+        ] {
             assert!(names.contains(name), "{names:?}");
         }
         // The top-2 α plot has α = 0, 0.25, 0.5, 0.75 and 1, two seeds each, in two panels.

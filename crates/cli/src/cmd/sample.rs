@@ -87,7 +87,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.save_state {
         let state = sampler.state();
         let json = serde_json::to_vec_pretty(&state).expect("a sampler state serialises");
-        polyret_files::write_atomic(path, &json).with_context(|| format!("writing sampler state {}", path.display()))?;
+        polyret_files::write_atomic(path, &json)
+            .with_context(|| format!("writing sampler state {}", path.display()))?;
         tracing::info!("saved the sampler state (next batch {}) to {}", state.next_batch(), path.display());
     }
     Ok(())

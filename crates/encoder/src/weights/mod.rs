@@ -84,10 +84,7 @@ impl WeightMap {
     /// The highest `N` among keys not yet taken that read `{prefix}N.…` (e.g. the deepest
     /// `encoder.layer.N` left over).
     pub fn highest_index(&self, prefix: &str) -> Option<usize> {
-        self.tensors
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix)?.split('.').next()?.parse::<usize>().ok())
-            .max()
+        self.tensors.keys().filter_map(|k| k.strip_prefix(prefix)?.split('.').next()?.parse::<usize>().ok()).max()
     }
 
     /// Removes and returns `name`, checking its shape. A missing key is recorded and an empty
