@@ -434,6 +434,7 @@ fn run_minutes(done: &[&RunSpec]) -> f64 {
         .filter_map(|v| v["wall_seconds"].as_f64())
         .sum::<f64>()
         / 60.0
+        + 0.0 // an empty sum is −0.0
 }
 
 /// One regime: per benchmark the results table, Hybrid(0.5) against each baseline, Δ heatmaps
@@ -556,6 +557,9 @@ fn regime_section(
     let _ = writeln!(md, "{CLAIMS_INTRO}\n");
     for c in &claims {
         let _ = writeln!(md, "- {c}");
+    }
+    if claims.is_empty() {
+        let _ = writeln!(md, "None can be judged yet: no run of Hybrid(0.5) and a baseline has finished.");
     }
     let _ = writeln!(md);
     regime_json["claims"] = json!(claims);
