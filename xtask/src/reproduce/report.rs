@@ -580,57 +580,26 @@ fn claim(claims: &mut Vec<String>, bench: &str, base: &str, measure: Measure, d:
     }
     let better = if measure.higher_is_better() { d.delta > 0.0 } else { d.delta < 0.0 };
     let seeds = d.seed_summary();
+    // Each outcome as (the paper's claim, our comparison) words.
     let text = match d.p {
         Some(p) => {
-            let verdict = match (better, p < 0.05) {
-                (true, true) => {
-                    if paper {
-                        "held"
-                    } else {
-                        "Hybrid better"
-                    }
-                }
-                (false, true) => {
-                    if paper {
-                        "did not hold (significantly worse)"
-                    } else {
-                        "Hybrid worse"
-                    }
-                }
-                (_, false) => {
-                    if paper {
-                        "not shown (difference not significant)"
-                    } else {
-                        "no significant difference"
-                    }
-                }
+            let (claim, ours) = match (better, p < 0.05) {
+                (true, true) => ("held", "Hybrid better"),
+                (false, true) => ("did not hold (significantly worse)", "Hybrid worse"),
+                (_, false) => ("not shown (difference not significant)", "no significant difference"),
             };
+            let verdict = if paper { claim } else { ours };
             format!("Δ {:+.4}, p {}, {seeds}: **{verdict}**", d.delta, fmt_p(Some(p)))
         }
         None => {
-            let verdict = match (better, d.consistent() && d.per_seed.len() > 1) {
-                (true, true) => {
-                    if paper {
-                        "held"
-                    } else {
-                        "Hybrid less biased"
-                    }
-                }
+            let (claim, ours) = match (better, d.consistent() && d.per_seed.len() > 1) {
+                (true, true) => ("held", "Hybrid less biased"),
                 (true, false) => {
-                    if paper {
-                        "held on the mean, not in every seed"
-                    } else {
-                        "Hybrid less biased on the mean, not in every seed"
-                    }
+                    ("held on the mean, not in every seed", "Hybrid less biased on the mean, not in every seed")
                 }
-                (false, _) => {
-                    if paper {
-                        "did not hold"
-                    } else {
-                        "Hybrid more biased"
-                    }
-                }
+                (false, _) => ("did not hold", "Hybrid more biased"),
             };
+            let verdict = if paper { claim } else { ours };
             format!("Δ {:+.1} ranks, {seeds}: **{verdict}**", d.delta)
         }
     };
