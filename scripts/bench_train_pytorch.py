@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--sparse-embeddings", action="store_true")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--autocast-bf16", action="store_true",
+                    help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,9 +76,10 @@ def main() -> None:
         queries = ["query: " + rows[(p["group_id"], p["query_lang"])]["query"] for p in pairs]
         passages = ["passage: " + rows[(p["group_id"], p["passage_lang"])]["positive"] for p in pairs]
         start = time.perf_counter()
-        q = embed(queries, args.max_query_tokens)
-        p = embed(passages, args.max_passage_tokens)
-        scores = q @ p.T * 20.0
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast_bf16):
+            q = embed(queries, args.max_query_tokens)
+            p = embed(passages, args.max_passage_tokens)
+            scores = q.float() @ p.float().T * 20.0
         loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(pairs)))
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
@@ -91,7 +94,8 @@ def main() -> None:
     pairs_per_step = len(batches[0]["pairs"])
     mean = sum(times) / len(times)
     print(json.dumps({"pairs_per_s": pairs_per_step / mean, "seconds_per_step": mean, "steps": len(times),
-                      "threads": torch.get_num_threads(), "sparse_embeddings": args.sparse_embeddings}))
+                      "threads": torch.get_num_threads(), "sparse_embeddings": args.sparse_embeddings,
+                      "autocast_bf16": args.autocast_bf16}))
 
 
 if __name__ == "__main__":

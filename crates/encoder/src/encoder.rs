@@ -90,6 +90,21 @@ impl SentenceEncoder {
         self
     }
 
+    /// Runs the linear layers in `precision` from now on (see [`crate::Precision`]): int8 encodes
+    /// faster at a measured cost in quality. The fingerprint names the precision, so embedding
+    /// caches never mix precisions.
+    pub fn with_precision(mut self, precision: crate::Precision) -> Self {
+        let base = self.fingerprint.split('+').next().unwrap_or_default().to_owned();
+        self.fingerprint = if precision.is_f32() { base } else { format!("{base}+{precision}") };
+        self.model.set_precision(precision);
+        self
+    }
+
+    /// How the linear layers multiply.
+    pub fn precision(&self) -> crate::Precision {
+        self.model.precision()
+    }
+
     /// Embedding width.
     pub fn dim(&self) -> usize {
         self.model.config().hidden_size
@@ -144,15 +159,24 @@ impl SentenceEncoder {
 
     /// Embeds pre-tokenised sequences (length-sorted internally), in input order.
     pub fn embed_tokens(&self, ids: &[Vec<u32>]) -> Vec<f32> {
+        use rayon::prelude::*;
         let dim = self.dim();
         let mut out = vec![0f32; ids.len() * dim];
-        for batch_rows in length_sorted_batches(ids, self.limits) {
-            let seqs: Vec<&[u32]> = batch_rows.iter().map(|&i| ids[i].as_slice()).collect();
-            let batch = self.tokenizer.pad(&seqs);
-            let input = ModelInput::new(&batch, self.model.config(), &self.device);
-            let hidden = self.model.forward(&input, Mode::Eval);
-            let pooled = sentence_embeddings(hidden, &input, &self.sentence);
-            let values = pooled.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 embeddings");
+        // Batches run side by side: a forward pass alone leaves a core idle in its serial parts
+        // (LayerNorm, gathers, small attention products); each batch's result is the same.
+        let embedded: Vec<(Vec<usize>, Vec<f32>)> = length_sorted_batches(ids, self.limits)
+            .into_par_iter()
+            .map(|batch_rows| {
+                let seqs: Vec<&[u32]> = batch_rows.iter().map(|&i| ids[i].as_slice()).collect();
+                let batch = self.tokenizer.pad(&seqs);
+                let input = ModelInput::new(&batch, self.model.config(), &self.device);
+                let hidden = self.model.forward(&input, Mode::Eval);
+                let pooled = sentence_embeddings(hidden, &input, &self.sentence);
+                let values = pooled.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 embeddings");
+                (batch_rows, values)
+            })
+            .collect();
+        for (batch_rows, values) in embedded {
             for (row, &i) in batch_rows.iter().enumerate() {
                 out[i * dim..(i + 1) * dim].copy_from_slice(&values[row * dim..(row + 1) * dim]);
             }

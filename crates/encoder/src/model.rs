@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -16,6 +17,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use crate::EncoderError;
 use crate::config::{Activation, BertConfig};
+use crate::kernels::{Int8Weights, Precision};
 use crate::weights::{LoadReport, NamedTensor, WeightMap};
 
 /// A padded batch of token ids on the host, built by the tokenizer, before it meets a device.
@@ -270,6 +272,71 @@ pub struct BertModel {
     pub pooler: Option<Linear>,
     #[module(skip)]
     config: BertConfig,
+    #[module(skip)]
+    precision: Precision,
+    /// The layers' linears quantized for [`Precision::Int8`], made once by
+    /// [`BertModel::set_precision`].
+    #[module(skip)]
+    int8: Option<Arc<Vec<QuantizedLayer>>>,
+}
+
+/// One layer's four linears as int8, with their biases on the host.
+#[derive(Debug)]
+struct QuantizedLayer {
+    qkv: QuantizedLinear,
+    attention_output: QuantizedLinear,
+    intermediate: QuantizedLinear,
+    output: QuantizedLinear,
+}
+
+#[derive(Debug)]
+struct QuantizedLinear {
+    weights: Int8Weights,
+    bias: Option<Vec<f32>>,
+}
+
+impl QuantizedLinear {
+    fn new(linear: &Linear) -> Self {
+        let [k, n] = linear.weight.dims();
+        let weights = Int8Weights::quantize(&host(linear.weight.val()).data, k, n);
+        Self { weights, bias: linear.bias.as_ref().map(|b| host(b.val()).data) }
+    }
+
+    /// `x · W + b` on the host, `[tokens, out]`.
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let device = x.device();
+        let [m, _] = x.dims();
+        let input = x.into_data().convert::<f32>();
+        let input = input.as_slice::<f32>().expect("f32 activations");
+        let n = self.weights.output_dim();
+        let mut out = vec![0f32; m * n];
+        self.weights.linear(input, self.bias.as_deref(), &mut out);
+        Tensor::from_data(TensorData::new(out, [m, n]), &device)
+    }
+}
+
+/// How one forward pass runs its linear layers.
+#[derive(Clone, Copy)]
+enum Products<'a> {
+    F32,
+    Bf16,
+    Int8(&'a QuantizedLayer),
+}
+
+impl Products<'_> {
+    fn linear(self, linear: &Linear, x: Tensor<2>, pick: fn(&QuantizedLayer) -> &QuantizedLinear) -> Tensor<2> {
+        match self {
+            Products::F32 => linear.forward(x),
+            Products::Bf16 => {
+                let y = crate::ops::matmul(x, linear.weight.val(), true);
+                match &linear.bias {
+                    Some(bias) => y + bias.val().unsqueeze(),
+                    None => y,
+                }
+            }
+            Products::Int8(layer) => pick(layer).forward(x),
+        }
+    }
 }
 
 fn layer_norm(width: usize, eps: f64, device: &Device) -> LayerNorm {
@@ -307,6 +374,40 @@ impl BertModel {
             layers,
             pooler: Some(LinearConfig::new(h, h).init(device)),
             config: config.clone(),
+            precision: Precision::F32,
+            int8: None,
+        }
+    }
+
+    /// How the layers' linears multiply from now on (see [`Precision`]). [`Precision::Int8`]
+    /// quantizes the current weights once (inference only: later weight updates are not seen).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.int8 = (precision == Precision::Int8).then(|| {
+            Arc::new(
+                self.layers
+                    .iter()
+                    .map(|layer| QuantizedLayer {
+                        qkv: QuantizedLinear::new(&layer.attention.qkv),
+                        attention_output: QuantizedLinear::new(&layer.attention.output),
+                        intermediate: QuantizedLinear::new(&layer.ffn.intermediate),
+                        output: QuantizedLinear::new(&layer.ffn.output),
+                    })
+                    .collect(),
+            )
+        });
+        self.precision = precision;
+    }
+
+    /// How the layers' linears multiply.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    fn products(&self, layer: usize) -> Products<'_> {
+        match (self.precision, &self.int8) {
+            (Precision::Int8, Some(layers)) => Products::Int8(&layers[layer]),
+            (Precision::Bf16, _) => Products::Bf16,
+            _ => Products::F32,
         }
     }
 
@@ -373,7 +474,7 @@ impl BertModel {
             None
         };
         let report = weights.finish(absent)?;
-        Ok((Self { embeddings, layers, pooler, config: config.clone() }, report))
+        Ok((Self { embeddings, layers, pooler, config: config.clone(), precision: Precision::F32, int8: None }, report))
     }
 
     /// The weights in HF names and layouts (`[out, in]` linears, separate q/k/v).
@@ -437,7 +538,8 @@ impl BertModel {
         mode: Mode,
     ) -> Tensor<2> {
         for (i, layer) in self.layers[range.clone()].iter().enumerate() {
-            hidden = layer.forward(hidden, input, &self.config, mode, (range.start + i) as u64);
+            let index = range.start + i;
+            hidden = layer.forward(hidden, input, &self.config, mode, index as u64, self.products(index));
         }
         hidden
     }
@@ -467,19 +569,38 @@ pub fn mean_pool(hidden: Tensor<2>, input: &ModelInput) -> Tensor<2> {
 
 impl Layer {
     /// Dropout sites of layer `index`: `3·index + 1 ..= 3·index + 3` (0 is the embeddings').
-    fn forward(&self, x: Tensor<2>, input: &ModelInput, config: &BertConfig, mode: Mode, index: u64) -> Tensor<2> {
-        let x = self.attention.forward(x, input, config, mode, 3 * index + 1);
-        self.ffn.forward(x, config, mode, 3 * index + 3)
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        input: &ModelInput,
+        config: &BertConfig,
+        mode: Mode,
+        index: u64,
+        products: Products<'_>,
+    ) -> Tensor<2> {
+        let x = self.attention.forward(x, input, config, mode, 3 * index + 1, products);
+        self.ffn.forward(x, config, mode, 3 * index + 3, products)
     }
 }
 
 impl Attention {
-    fn forward(&self, x: Tensor<2>, input: &ModelInput, config: &BertConfig, mode: Mode, site: u64) -> Tensor<2> {
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        input: &ModelInput,
+        config: &BertConfig,
+        mode: Mode,
+        site: u64,
+        products: Products<'_>,
+    ) -> Tensor<2> {
         let [_, h] = x.dims();
         let (b, l) = (input.batch, input.seq_len);
         let (heads, d) = (self.heads, h / self.heads);
         // Packed [tokens, 3h] → padded [b, l, 3, heads, d] → [3, b, heads, l, d].
-        let qkv = input.unpack(self.qkv.forward(x.clone())).reshape([b, l, 3, heads, d]).permute([2, 0, 3, 1, 4]);
+        let qkv = input
+            .unpack(products.linear(&self.qkv, x.clone(), |l| &l.qkv))
+            .reshape([b, l, 3, heads, d])
+            .permute([2, 0, 3, 1, 4]);
         let q = qkv.clone().slice_dim(0, 0..1).reshape([b, heads, l, d]);
         let k = qkv.clone().slice_dim(0, 1..2).reshape([b, heads, l, d]);
         let v = qkv.slice_dim(0, 2..3).reshape([b, heads, l, d]);
@@ -490,21 +611,22 @@ impl Attention {
         let probs = if crate::ops::fused_kernels() { crate::ops::softmax(scores) } else { softmax(scores, 3) };
         let probs = dropout(probs, config.attention_probs_dropout_prob, mode, site);
         let context = input.pack(probs.matmul(v).swap_dims(1, 2).reshape([b, l, h]));
-        let out = dropout(self.output.forward(context), config.hidden_dropout_prob, mode, site + 1);
+        let out = products.linear(&self.output, context, |l| &l.attention_output);
+        let out = dropout(out, config.hidden_dropout_prob, mode, site + 1);
         self.norm.forward(out + x)
     }
 }
 
 impl FeedForward {
-    fn forward(&self, x: Tensor<2>, config: &BertConfig, mode: Mode, site: u64) -> Tensor<2> {
-        let inner = self.intermediate.forward(x.clone());
+    fn forward(&self, x: Tensor<2>, config: &BertConfig, mode: Mode, site: u64, products: Products<'_>) -> Tensor<2> {
+        let inner = products.linear(&self.intermediate, x.clone(), |l| &l.intermediate);
         let inner = match config.hidden_act {
             Activation::Gelu if crate::ops::fused_kernels() => crate::ops::gelu(inner),
             Activation::Gelu => burn::tensor::activation::gelu(inner),
             Activation::GeluTanh => gelu_approximate(inner),
             Activation::Relu => relu(inner),
         };
-        let out = dropout(self.output.forward(inner), config.hidden_dropout_prob, mode, site);
+        let out = dropout(products.linear(&self.output, inner, |l| &l.output), config.hidden_dropout_prob, mode, site);
         self.norm.forward(out + x)
     }
 }
@@ -618,6 +740,48 @@ mod tests {
         let Err(err) = BertModel::from_weights(&config, weights, &device) else { panic!("loaded") };
         let err = err.to_string();
         assert!(err.contains("model.safetensors") && err.contains("2 layers") && err.contains("builds 1"), "{err}");
+    }
+
+    /// bf16 and int8 forward passes of the tiny fixture model against f32: every token state has
+    /// cosine > 0.999 (bf16) / 0.99 (int8) to f32's, and differs from it (the kernels ran).
+    #[test]
+    fn reduced_precision_forward_passes_stay_close_to_f32() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
+        let config = BertConfig::from_file(&fixture.join("config.json")).unwrap();
+        let source = fixture.join("model.safetensors");
+        let weights = WeightMap::new(&source, crate::weights::read_safetensors(&source).unwrap());
+        let device = crate::BackendKind::Flex.device();
+        let (mut model, _) = BertModel::from_weights(&config, weights, &device).unwrap();
+        let (b, l) = (3, 11);
+        let lengths = [11, 7, 4];
+        let mut batch = TokenBatch {
+            input_ids: vec![config.pad_token_id; b * l],
+            attention_mask: vec![0; b * l],
+            token_type_ids: None,
+            batch: b,
+            seq_len: l,
+        };
+        for (s, &len) in lengths.iter().enumerate() {
+            for i in 0..len {
+                batch.input_ids[s * l + i] = ((s * 31 + i * 17) % config.vocab_size) as u32;
+                batch.attention_mask[s * l + i] = 1;
+            }
+        }
+        let input = ModelInput::new(&batch, &config, &device);
+        let run = |model: &BertModel| host(model.forward(&input, Mode::Eval)).data;
+        let exact = run(&model);
+        let h = config.hidden_size;
+        for (precision, min_cosine) in [(Precision::Bf16, 0.999), (Precision::Int8, 0.99)] {
+            model.set_precision(precision);
+            let ours = run(&model);
+            assert_ne!(ours, exact, "{precision} computed nothing different");
+            for (x, y) in ours.chunks_exact(h).zip(exact.chunks_exact(h)) {
+                let dot: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
+                let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+                let cosine = dot / (norm(x) * norm(y));
+                assert!(cosine > min_cosine, "{precision}: token cosine {cosine}");
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use polyret_encoder::weights::{read_e5s1, read_safetensors};
+use polyret_encoder::{read_e5s1, read_safetensors};
 use proptest::prelude::*;
 
 /// One tensor entry of a safetensors header: name, dtype, shape, data offsets (or a junk value).

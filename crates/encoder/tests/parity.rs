@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
-use polyret_encoder::weights::{WeightMap, read_safetensors};
 use polyret_encoder::{
-    BackendKind, BertConfig, BertModel, Mode, ModelInput, Role, SentenceEncoder, TokenBatch, cls, mean_pool,
+    BackendKind, BertConfig, BertModel, Mode, ModelInput, Role, SentenceEncoder, TokenBatch, WeightMap, cls, mean_pool,
+    read_safetensors,
 };
 
 fn fixtures() -> PathBuf {

@@ -12,6 +12,7 @@
 //! - [`stage_dir`] / [`replace_dir`] / [`recover_dir`]: replace a whole directory (a checkpoint, a
 //!   model) with a complete staging copy, and finish or roll back a replacement a kill interrupted.
 //! - [`NewDirs`]: directories created for outputs that may still fail, removed again unless kept.
+//! - [`HashingWriter`]: SHA-256 of what is written through it, for checksums without a second read.
 //!
 //! ```
 //! use polyret_files::{DirLock, write_atomic};
@@ -31,9 +32,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod hashing;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+pub use hashing::HashingWriter;
 
 /// A file operation that failed, with the file (or directory) it was about.
 #[derive(Debug)]

@@ -1,40 +1,68 @@
 //! Multilingual retrieval datasets into typed rows and Parquet tables.
 //!
-//! Every source is read into one of two table shapes ([`tables`]): training *pairs* and
-//! *evaluation sets* (queries, corpus, qrels). Tables are written to Parquet under one root
-//! directory and listed in its `catalog.json` ([`catalog`]), which is how the trainer and the
-//! evaluator find them. Readers:
-//! - bundled benchmarks, read from a raw directory laid out as `OWNER/REPO/PATH` (what
-//!   `polyret-fetch` downloads): [`xquad`] (XQuAD + XQuAD-R), [`mlqa`] (MLQA-R), [`multi30k`],
-//!   [`xflickrco`], [`tatoeba`] — see [`Dataset`];
-//! - user data: [`jsonl::read_jsonl_pairs`] and [`parallel::read_parallel_dir`].
+//! Every source is read into one of two table shapes: training *pairs* ([`PairRow`]) and
+//! *evaluation sets* ([`EvalSet`]: queries, corpus, qrels). Tables are written to Parquet under
+//! one root directory and listed in its `catalog.json` ([`Catalog`]), which is how the trainer
+//! and the evaluator find them. Entry points:
 //!
-//! Language codes are canonicalised on the way in ([`lang`]). Errors name the file and line.
-//! The layout and every decision taken on the data are documented in `docs/data-format.md`.
+//! - bundled benchmarks (XQuAD + XQuAD-R, MLQA-R, Multi30K, xFlickr&CO, Tatoeba), read from a
+//!   raw directory laid out as `OWNER/REPO/PATH` (what `polyret-fetch` downloads):
+//!   [`Dataset::ingest`], then [`Catalog::publish`];
+//! - user data: [`read_jsonl_pairs`] and [`read_parallel_dir`];
+//! - tables: [`read_pairs`] / [`write_pairs`], [`read_eval_set`] / [`write_eval_set`],
+//!   [`read_embeddings`] / [`write_embeddings`].
+//!
+//! Language codes are canonicalised on the way in ([`canonical_lang`]). Errors name the file and
+//! line ([`IngestError`]). The layout and every decision taken on the data are documented in
+//! `docs/data-format.md`.
+//!
+//! ```
+//! use polyret_ingest::{CATALOG_FILE, Catalog, Ingested, PairRow, TableKind, read_jsonl_pairs};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let jsonl = dir.path().join("mine.jsonl");
+//! std::fs::write(&jsonl, r#"{"query": "Wo?", "positive": "Here.", "query_lang": "deu", "positive_lang": "en"}"#)?;
+//! let table = read_jsonl_pairs(&jsonl, "mine")?;
+//!
+//! let catalog_file = dir.path().join("parquet").join(CATALOG_FILE);
+//! let mut catalog = Catalog::load_or_new(&catalog_file)?;
+//! catalog.publish(&Ingested { tables: vec![table], xquad_split: None }, &[], None)?;
+//!
+//! let catalog = Catalog::load(&catalog_file)?;
+//! assert_eq!(catalog.table("mine").map(|t| t.kind), Some(TableKind::Pairs));
+//! let rows: Vec<PairRow> = catalog.read_pairs("mine")?;
+//! assert_eq!((rows[0].query_lang.as_str(), rows[0].positive.as_str()), ("de", "Here."));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-pub mod catalog;
-pub mod error;
-pub mod io;
-pub mod jsonl;
-pub mod lang;
-pub mod mlqa;
-pub mod multi30k;
-pub mod parallel;
-pub mod sentences;
-pub mod tables;
-pub mod tatoeba;
-pub mod xflickrco;
-pub mod xquad;
+mod catalog;
+mod error;
+mod io;
+mod jsonl;
+mod lang;
+mod mlqa;
+mod multi30k;
+mod parallel;
+mod sentences;
+mod tables;
+mod tatoeba;
+mod xflickrco;
+mod xquad;
 
 use std::path::Path;
 
 pub use catalog::{
-    CATALOG_FILE, Catalog, CatalogEntry, Ingested, Source, SourceFile, Table, TableData, TableKind, XquadSplit,
+    CATALOG_FILE, Catalog, CatalogEntry, Ingested, Replace, Source, SourceFile, Table, TableData, TableKind,
+    XquadSplit, validate_table_name,
 };
 pub use error::{IngestError, Line, Result};
+pub use io::{numbered_lines, read_text};
+pub use jsonl::read_jsonl_pairs;
+pub use lang::{canonical as canonical_lang, is_canonical as is_canonical_lang};
+pub use parallel::{language_files, read_parallel_dir};
 pub use tables::{
-    DocRow, EmbeddedText, EvalSet, LanguageSelection, PairRow, PartInfo, QrelRow, QueryRow, TableInfo, read_embeddings,
-    read_eval_set, read_pairs, write_embeddings, write_eval_set, write_pairs,
+    DocRow, EmbeddedText, EvalSet, LanguageSelection, PAIRS_FILE, PairRow, PartInfo, QrelRow, QueryRow, SPLITS,
+    TableInfo, read_embeddings, read_eval_set, read_pairs, write_embeddings, write_eval_set, write_pairs,
 };
 
 /// Version of the readers' output. Bump it whenever a reader's output changes for the same

@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
-use std::io::Write;
 use std::mem::take;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,8 +18,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use polyret_files::HashingWriter;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{IngestError, Result};
 use crate::io::write_atomic;
@@ -376,23 +375,6 @@ enum Column<'a> {
     F32Lists(&'static str, &'a [f32], usize),
 }
 
-/// Hashes the bytes on their way to the file, so the checksum costs no second read.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("3 is a valid zstd level")))
@@ -430,12 +412,13 @@ fn write_parquet(path: &Path, columns: Vec<Column<'_>>) -> Result<PartInfo> {
         .map_err(|source| IngestError::Arrow { path: path.into(), source })?;
     let rows = batch.num_rows() as u64;
     let sha256 = write_atomic(path, |out| {
-        let mut hashing = HashingWriter { inner: out, hasher: Sha256::new() };
+        // Hashes the bytes on their way to the file, so the checksum costs no second read.
+        let mut hashing = HashingWriter::new(out);
         let pq = |source| IngestError::Parquet { path: path.into(), source };
         let mut writer = ArrowWriter::try_new(&mut hashing, batch.schema(), Some(writer_properties())).map_err(pq)?;
         writer.write(&batch).map_err(pq)?;
         writer.close().map_err(pq)?;
-        Ok(hex::encode(hashing.hasher.finalize()))
+        Ok(hex::encode(hashing.finalize()))
     })?;
     Ok(PartInfo { path: path.to_path_buf(), rows, sha256 })
 }

@@ -5,8 +5,10 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use polyret_ingest::xquad::split_articles;
-use polyret_ingest::{CATALOG_FILE, Catalog, Dataset, EvalSet, IngestError, PairRow, jsonl, parallel};
+use polyret_ingest::{
+    CATALOG_FILE, Catalog, Dataset, EvalSet, IngestError, PairRow, XquadSplit, read_jsonl_pairs, read_parallel_dir,
+};
+use sha2::{Digest, Sha256};
 
 /// Ingests `dataset` from `raw` into a fresh catalog under `out`, then loads it from disk.
 fn ingest_into(dataset: Dataset, raw: &Path, out: &Path) -> Catalog {
@@ -15,6 +17,15 @@ fn ingest_into(dataset: Dataset, raw: &Path, out: &Path) -> Catalog {
     let names = catalog.publish(&ingested, &[], Some("stamp")).unwrap();
     assert_eq!(names, dataset.tables());
     Catalog::load(&out.join(CATALOG_FILE)).unwrap()
+}
+
+/// The article split `docs/data-format.md` documents: titles sorted by the hex SHA-256 of the
+/// title, the first 12 are the test articles.
+fn split_articles(titles: &[String]) -> XquadSplit {
+    let mut keyed: Vec<(String, &String)> = titles.iter().map(|t| (hex::encode(Sha256::digest(t)), t)).collect();
+    keyed.sort();
+    let (test, train) = keyed.split_at(12.min(keyed.len()));
+    XquadSplit { train: train.iter().map(|k| k.1.clone()).collect(), test: test.iter().map(|k| k.1.clone()).collect() }
 }
 
 fn qrels_of<'a>(set: &'a EvalSet, qid: &str) -> Vec<&'a str> {
@@ -217,7 +228,7 @@ fn jsonl_pairs_with_defaults() {
 {"query": "q2", "positive": "p2", "negative": "n2", "query_lang": "en", "positive_lang": "en", "group_id": 7}
 "#,
     );
-    let table = jsonl::read_jsonl_pairs(&path, "mine").unwrap();
+    let table = read_jsonl_pairs(&path, "mine").unwrap();
     let polyret_ingest::TableData::Pairs(rows) = &table.data else { panic!("pairs expected") };
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[0].group_id.as_str(), rows[0].query.as_str(), rows[0].positive_lang.as_str()), ("1", "q1", "de"));
@@ -231,7 +242,7 @@ fn parallel_folder_becomes_a_caption_style_set() {
     write(&dir.path().join("deu.txt"), "eins\nzwei\n".as_bytes());
     write(&dir.path().join("en.txt"), b"one\ntwo\n");
     write(&dir.path().join("notes.md"), b"ignored");
-    let table = parallel::read_parallel_dir(dir.path(), "numbers").unwrap();
+    let table = read_parallel_dir(dir.path(), "numbers").unwrap();
     let polyret_ingest::TableData::Eval(set) = &table.data else { panic!("eval expected") };
     assert_eq!(set.corpus.iter().map(|d| d.docid.as_str()).collect::<Vec<_>>(), ["1.de", "2.de", "1.en", "2.en"]);
     assert_eq!(qrels_of(set, "2.en"), ["2.de"]);

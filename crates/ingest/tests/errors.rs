@@ -7,8 +7,8 @@ use std::path::Path;
 
 use common::*;
 use polyret_ingest::{
-    Dataset, DocRow, EvalSet, IngestError, Line, PairRow, QrelRow, QueryRow, jsonl, parallel, read_pairs,
-    write_eval_set, write_pairs,
+    Dataset, DocRow, EvalSet, IngestError, Line, PairRow, QrelRow, QueryRow, read_jsonl_pairs, read_pairs,
+    read_parallel_dir, write_eval_set, write_pairs,
 };
 use serde_json::json;
 
@@ -16,7 +16,7 @@ fn jsonl_error(content: &[u8]) -> (IngestError, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pairs.jsonl");
     write(&path, content);
-    let e = jsonl::read_jsonl_pairs(&path, "pairs").unwrap_err();
+    let e = read_jsonl_pairs(&path, "pairs").unwrap_err();
     let shown = e.to_string().replace(&dir.path().display().to_string(), "DIR");
     (e, shown)
 }
@@ -253,7 +253,7 @@ fn parallel_folder_mistakes() {
         for (name, text) in files {
             write(&dir.path().join(name), text.as_bytes());
         }
-        let e = parallel::read_parallel_dir(dir.path(), "set").unwrap_err();
+        let e = read_parallel_dir(dir.path(), "set").unwrap_err();
         let shown = e.to_string().replace(&dir.path().display().to_string(), "DIR");
         assert_eq!(shown, expected);
     };

@@ -6,7 +6,7 @@
 
 mod common;
 
-use polyret_ingest::{Ingested, Table, jsonl, parallel};
+use polyret_ingest::{Dataset, Ingested, Table, language_files, read_jsonl_pairs, read_parallel_dir};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -95,7 +95,7 @@ proptest! {
         let mut body = if bom { "\u{feff}".to_string() } else { String::new() };
         body.push_str(&lines.join(if crlf { "\r\n" } else { "\n" }));
         std::fs::write(&path, raw.unwrap_or_else(|| body.into_bytes())).unwrap();
-        if let Ok(table) = jsonl::read_jsonl_pairs(&path, "pairs") {
+        if let Ok(table) = read_jsonl_pairs(&path, "pairs") {
             accepted(table);
         }
     }
@@ -126,8 +126,8 @@ proptest! {
                 std::fs::write(&path, text).unwrap();
             }
         }
-        let listed = parallel::language_files(&folder);
-        if let (Ok(_), Ok(table)) = (listed, parallel::read_parallel_dir(&folder, "set")) {
+        let listed = language_files(&folder);
+        if let (Ok(_), Ok(table)) = (listed, read_parallel_dir(&folder, "set")) {
             accepted(table);
         }
     }
@@ -163,7 +163,7 @@ proptest! {
             let bytes = std::fs::read(&file).unwrap();
             std::fs::write(&file, &bytes[..at.index(bytes.len() + 1)]).unwrap();
         }
-        if let Ok(ingested) = polyret_ingest::xquad::ingest(raw) {
+        if let Ok(ingested) = Dataset::Xquad.ingest(raw) {
             for table in ingested.tables {
                 accepted(table);
             }
@@ -201,12 +201,12 @@ fn the_unedited_fixtures_are_accepted() {
     // The generators start from valid input: without edits, every reader accepts it.
     let dir = tempfile::tempdir().unwrap();
     common::write_xquad(dir.path(), |_, _, _| {});
-    assert!(polyret_ingest::xquad::ingest(dir.path()).is_ok());
+    assert!(Dataset::Xquad.ingest(dir.path()).is_ok());
     let path = dir.path().join("p.jsonl");
     std::fs::write(
         &path,
         json!({"query": "q", "positive": "p", "query_lang": "en", "positive_lang": "de"}).to_string(),
     )
     .unwrap();
-    accepted(jsonl::read_jsonl_pairs(&path, "p").unwrap());
+    accepted(read_jsonl_pairs(&path, "p").unwrap());
 }

@@ -6,8 +6,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use polyret_ingest::mlqa::{MLQA_R_LANGS, mlqa_r_path};
 use polyret_ingest::{Dataset, TableData};
+
+/// MLQA-R's languages, each a file `mlqa-r/LANG.json` of the LAReQA repository.
+const MLQA_R_LANGS: [&str; 7] = ["ar", "de", "en", "es", "hi", "vi", "zh"];
+
+fn mlqa_r_path(raw_root: &Path, lang: &str) -> PathBuf {
+    raw_root.join(format!("google-research-datasets/lareqa/mlqa-r/{lang}.json"))
+}
 
 /// The first raw root for which `has` holds; `None` (after saying why) when there is none.
 fn raw_root(what: &str, has: impl Fn(&Path) -> bool) -> Option<PathBuf> {

@@ -66,7 +66,7 @@ pub(crate) fn check_langs(what: &str, langs: &[String]) -> PyResult<()> {
         if checked.contains(code.as_str()) {
             continue;
         }
-        match polyret_ingest::lang::canonical(code) {
+        match polyret_ingest::canonical_lang(code) {
             Some(c) if c == code => {
                 checked.insert(code);
             }

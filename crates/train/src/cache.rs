@@ -8,13 +8,15 @@
 //! verified on every read: a damaged or altered file is rebuilt, with a warning, never used.
 
 use std::collections::HashMap;
-use std::io::{BufReader, Read, Seek, Write};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use polyret_encoder::{BatchLimits, BertModel, Mode, ModelInput, length_sorted_batches, pad_batch};
+use polyret_files::HashingWriter;
 
 use sha2::{Digest, Sha256};
 
@@ -201,8 +203,8 @@ impl LayerCache {
     /// on its directory.
     pub fn save(&mut self, path: &Path) -> Result<(), TrainError> {
         let mut file = polyret_files::AtomicFile::create(path)?;
-        let mut w = HashingWriter { inner: file.writer(), hasher: Sha256::new() };
-        let write = |w: &mut HashingWriter<'_>| -> std::io::Result<()> {
+        let mut w = HashingWriter::new(file.writer());
+        let write = |w: &mut HashingWriter<&mut BufWriter<File>>| -> std::io::Result<()> {
             w.write_all(MAGIC)?;
             let fp = self.fingerprint.as_bytes();
             for v in [self.layer as u64, self.dim as u64, fp.len() as u64, self.index.len() as u64] {
@@ -223,7 +225,7 @@ impl LayerCache {
             Ok(())
         };
         write(&mut w).map_err(|e| TrainError::io(path, e))?;
-        let digest: [u8; DIGEST] = w.hasher.finalize().into();
+        let digest: [u8; DIGEST] = w.finalize();
         file.writer().write_all(&digest).map_err(|e| TrainError::io(path, e))?;
         file.commit()?;
         self.file_digest = Some(digest);
@@ -235,7 +237,7 @@ impl LayerCache {
     /// model or layer, or if it is damaged or altered (a warning says which; the caller rebuilds
     /// it).
     pub fn load(path: &Path, layer: usize, fingerprint: &str) -> Result<Option<Self>, TrainError> {
-        let file = match std::fs::File::open(path) {
+        let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(TrainError::io(path, e)),
@@ -307,28 +309,11 @@ impl LayerCache {
 
 /// The checksum at the end of a cache file, if it has one.
 fn trailing_digest(path: &Path) -> Option<[u8; DIGEST]> {
-    let mut file = std::fs::File::open(path).ok()?;
+    let mut file = File::open(path).ok()?;
     file.seek(std::io::SeekFrom::End(-(DIGEST as i64))).ok()?;
     let mut digest = [0u8; DIGEST];
     file.read_exact(&mut digest).ok()?;
     Some(digest)
-}
-
-/// Hashes what is written through it.
-struct HashingWriter<'a> {
-    inner: &'a mut std::io::BufWriter<std::fs::File>,
-    hasher: Sha256,
-}
-
-impl Write for HashingWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Hashes what is read through it.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::Module;
-use polyret_encoder::weights::{NamedTensor, read_safetensors, write_safetensors};
+use polyret_encoder::{NamedTensor, read_safetensors, write_safetensors};
 use polyret_files::{replace_dir, stage_dir, write_atomic};
 use polyret_sampler::SamplerState;
 use serde::{Deserialize, Serialize};

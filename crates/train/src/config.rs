@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use polyret_encoder::{BackendKind, BertConfig};
+use polyret_encoder::{BackendKind, BertConfig, Precision};
 use polyret_sampler::{LanguageWeighting, SamplerConfig, SamplerError, SamplerOptions, StrategyKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -204,6 +204,12 @@ pub struct TrainingSection {
     /// sequence. Only for measuring what dynamic padding saves (`cargo xtask bench train`).
     #[serde(default)]
     pub pad_to_max: bool,
+    /// Number format of the linear layers' products: `"f32"` (the default) or `"bf16"` (mixed
+    /// precision: bf16 products, f32 sums, weights, gradients and optimiser state; Flex only,
+    /// fastest on CPUs with AVX512_BF16, see docs/training.md). Left out of the written config
+    /// when f32, so configs from before the switch keep their digest.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
 }
 
 /// Evaluation.
@@ -369,7 +375,7 @@ impl TrainConfig {
             return Err(format!("data.sources = {:?} must list at least one table or Parquet file", d.sources));
         }
         let split = |field: &str, value: &str| {
-            in_range(field, format!("{value:?}"), polyret_ingest::tables::SPLITS.contains(&value), "train, val or test")
+            in_range(field, format!("{value:?}"), polyret_ingest::SPLITS.contains(&value), "train, val or test")
         };
         split("data.split", &d.split)?;
         split("data.validation_split", &d.validation_split)?;
@@ -402,6 +408,9 @@ impl TrainConfig {
         in_range("optimizer.max_grad_norm", o.max_grad_norm, non_negative(o.max_grad_norm), "≥ 0 (0: no clipping)")?;
         in_range("training.steps", t.steps, t.steps >= 1, "at least 1")?;
         in_range("training.log_every", t.log_every, t.log_every >= 1, "at least 1")?;
+        if t.precision == Precision::Int8 {
+            return Err("training.precision = \"int8\" is for encoding only; training takes \"f32\" or \"bf16\"".into());
+        }
         if t.cache_frozen && t.freeze_layers == 0 {
             return Err("training.cache_frozen needs training.freeze_layers > 0".into());
         }
@@ -443,8 +452,8 @@ fn in_range(field: &str, value: impl std::fmt::Display, ok: bool, range: &str) -
 /// Every code must be canonical (what the tables hold), or the filter silently matches nothing.
 fn languages(field: &str, codes: &[String]) -> Result<(), String> {
     for code in codes {
-        if !polyret_ingest::lang::is_canonical(code) {
-            let hint = polyret_ingest::lang::canonical(code)
+        if !polyret_ingest::is_canonical_lang(code) {
+            let hint = polyret_ingest::canonical_lang(code)
                 .map_or_else(|| "an unknown language code".to_string(), |c| format!("write it as {c:?}"));
             return Err(format!("{field} has {code:?}: {hint}"));
         }
@@ -507,6 +516,12 @@ steps = 10
         assert!(config.training.sparse_embeddings);
         let round_trip: TrainConfig = toml::from_str(&config.to_toml()).unwrap();
         assert_eq!(round_trip, config);
+        // f32, the default, stays out of the TOML: configs written before the switch existed
+        // keep their digest (checkpoints and the study's runs resume).
+        assert_eq!(config.training.precision, Precision::F32);
+        assert!(!config.to_toml().contains("precision"));
+        let bf16 = TrainConfig::load(&path, &["training.precision=\"bf16\"".into()]).unwrap();
+        assert!(bf16.to_toml().contains("precision = \"bf16\"") && bf16.digest() != config.digest());
     }
 
     #[test]
@@ -549,6 +564,8 @@ steps = 10
             ("data.languages=[\"de\", \"eng\"]", "data.languages has \"eng\": write it as \"en\""),
             ("eval.languages=[\"xx\"]", "eval.languages has \"xx\": an unknown language code"),
             ("data.sources=[]", "data.sources = [] must list at least one"),
+            ("training.precision=\"int8\"", "training.precision = \"int8\" is for encoding only"),
+            ("training.precision=\"fp8\"", "unknown variant `fp8`"),
         ];
         for (set, expected) in cases {
             let err = TrainConfig::load(&path, &[set.into()]).unwrap_err().to_string();

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
-use polyret_encoder::weights::WeightMap;
-use polyret_encoder::{BertConfig, BertModel, SentenceConfig, SentenceEncoder, save_model_dir};
+use polyret_encoder::{BertConfig, BertModel, SentenceConfig, SentenceEncoder, WeightMap, save_model_dir};
 use polyret_sampler::{Batch, BatchRecord, GroupIndex, Sampler};
 use serde_json::json;
 
@@ -122,7 +121,8 @@ impl Trainer {
         let origin = start.checkpoint.clone().or_else(|| base.tokenizer().path().parent().map(Path::to_owned));
         let (model, _) =
             BertModel::from_weights(&bert, WeightMap::new(origin.unwrap_or_default(), weights), &ad_device)?;
-        let model = freeze(model, freeze_embeddings, sparse, frozen);
+        let mut model = freeze(model, freeze_embeddings, sparse, frozen);
+        model.set_precision(config.training.precision);
         let sampler_config = config.sampler_config()?;
         let (adam, step, sampler) = match &mut restored {
             Some(r) => {

@@ -32,8 +32,9 @@ pub struct TrainArgs {
     pub stop_after: Option<u64>,
 }
 
-/// The main job's config, used when `configs/main.toml` is not in the working directory.
-const MAIN_CONFIG: &str = include_str!("../../../configs/main.toml");
+/// The main job's config, relative to the working directory like every default path of the
+/// programs (`data/`, `runs/main`, xtask's `configs/reproduce.toml`).
+const MAIN_CONFIG: &str = "configs/main.toml";
 
 /// Runs what `args` asks for and prints a summary (and the results table, if any).
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -49,14 +50,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         None => {
             let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/main"));
-            let config = main_config(&args.overrides)?;
+            let config = main_config(Path::new(""), &args.overrides)?;
             // The main job picks up where it left off; a finished run is only reported.
             let resume = RunDir::holds_run(&out);
-            eprintln!(
-                "main job: {} (config configs/main.toml{})",
-                out.display(),
-                if resume { ", resuming" } else { "" }
-            );
+            eprintln!("main job: {} (config {MAIN_CONFIG}{})", out.display(), if resume { ", resuming" } else { "" });
             (config, out, resume)
         }
     };
@@ -81,27 +78,40 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `configs/main.toml` of the working directory, else the copy built into the binary.
-fn main_config(overrides: &[String]) -> anyhow::Result<TrainConfig> {
-    let path = Path::new("configs/main.toml");
-    if path.exists() {
-        return Ok(TrainConfig::load(path, overrides)?);
+/// The main job's config under `root` (the repository; `""`: the working directory).
+fn main_config(root: &Path, overrides: &[String]) -> anyhow::Result<TrainConfig> {
+    let path = root.join(MAIN_CONFIG);
+    if !path.is_file() {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let dir = if root.as_os_str().is_empty() { cwd } else { cwd.join(root) };
+        anyhow::bail!(
+            "the main job's config {MAIN_CONFIG} is not in {}: run the trainer from the Polyret \
+             repository root, or give a run with --config FILE --out DIR",
+            dir.display()
+        );
     }
-    Ok(TrainConfig::parse(MAIN_CONFIG, path, overrides)?)
+    Ok(TrainConfig::load(&path, overrides)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The built-in copy is the main job's config, overrides included.
+    /// The main job's config is found from the repository root, overrides included; elsewhere
+    /// the error names the file.
     #[test]
-    fn the_built_in_main_config_is_configs_main_toml() {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/main.toml");
+    fn the_main_config_is_configs_main_toml_of_the_repository() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let overrides = ["seed=3".to_string(), "sampler.strategy=\"x-y\"".to_string()];
-        let built_in = TrainConfig::parse(MAIN_CONFIG, Path::new("configs/main.toml"), &overrides).unwrap();
-        assert_eq!(built_in, TrainConfig::load(&file, &overrides).unwrap());
-        let err = TrainConfig::parse(MAIN_CONFIG, Path::new("configs/main.toml"), &["seed=-1".into()]).unwrap_err();
-        assert!(err.to_string().starts_with("configs/main.toml: "), "{err}");
+        let config = main_config(&root, &overrides).unwrap();
+        let file = root.join("configs/main.toml");
+        assert_eq!(config, TrainConfig::load(&file, &overrides).unwrap());
+        assert_eq!(config.seed, 3);
+        let err = main_config(&root, &["seed=-1".into()]).unwrap_err();
+        assert!(err.to_string().starts_with(&format!("{}: ", file.display())), "{err}");
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let err = main_config(elsewhere.path(), &[]).unwrap_err().to_string();
+        assert!(err.contains("configs/main.toml is not in ") && err.contains("--config FILE --out DIR"), "{err}");
     }
 }

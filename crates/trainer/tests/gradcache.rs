@@ -4,14 +4,14 @@
 
 mod common;
 
-use polyret_encoder::weights::read_safetensors;
+use polyret_encoder::read_safetensors;
 use trainer::{RunOptions, TrainConfig};
 
 fn one_step(
     config: &std::path::Path,
     out: &std::path::Path,
     chunk: usize,
-) -> std::collections::BTreeMap<String, polyret_encoder::weights::NamedTensor> {
+) -> std::collections::BTreeMap<String, polyret_encoder::NamedTensor> {
     let overrides = vec![
         format!("training.chunk_size={chunk}"),
         "optimizer.warmup_ratio=0.0".into(),

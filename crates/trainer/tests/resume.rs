@@ -125,7 +125,7 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     assert_eq!(Some(state["step"].as_u64().unwrap()), checkpoint_step);
     assert_eq!(checkpoint_step, Some(failed_at - 1));
     assert!(message.contains(&format!("(step {})", failed_at - 1)), "{message}");
-    let weights = polyret_encoder::weights::read_safetensors(&out.join("checkpoint/model.safetensors")).unwrap();
+    let weights = polyret_encoder::read_safetensors(&out.join("checkpoint/model.safetensors")).unwrap();
     assert!(weights.values().all(|t| t.data.iter().all(|v| v.is_finite())));
     assert!(!out.join("model").exists());
 }

@@ -1,14 +1,18 @@
 //! `cargo xtask bench encode`: sentences/s of multilingual-e5-small on XQuAD passages, Polyret on
-//! each CPU backend vs HF transformers through sentence-transformers (PyTorch CPU), same texts,
-//! same machine, same run. Model loading is not timed on either side.
+//! each CPU backend (f32) and in int8, against the references a demanding user reaches for:
+//! sentence-transformers in f32 and under PyTorch's bf16 autocast, ONNX Runtime in f32 and after
+//! `quantize_dynamic` int8 (same texts, same machine, same run). The last line is the ratio of
+//! Polyret's fastest to the fastest reference. Achieved GFLOP/s and their share of the matmul
+//! peak measured in the same run are printed too. Model loading is not timed on either side.
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use polyret_encoder::{BackendKind, Role, SentenceEncoder};
+use polyret_encoder::kernels::Int8Weights;
+use polyret_encoder::{BackendKind, Precision, Role, SentenceEncoder};
 use polyret_fetch::{DataOptions, ModelOptions};
 
 #[derive(clap::Args)]
@@ -28,6 +32,16 @@ pub struct Args {
     /// Data directory (fetched from `POLYRET_DATA_MIRROR` or upstream if missing).
     #[arg(long, default_value = "data")]
     data: PathBuf,
+    /// Precisions to measure Polyret in (f32 on every backend, the others on the first).
+    #[arg(long, value_delimiter = ',', default_value = "f32,int8")]
+    precisions: Vec<Precision>,
+    /// Skip the PyTorch bf16-autocast reference (minutes on CPUs without AVX512_BF16, where
+    /// it is the slowest of all).
+    #[arg(long)]
+    quick: bool,
+    /// Where the ONNX export and its int8 quantization are kept between runs.
+    #[arg(long, default_value = "runs/bench-encode/onnx")]
+    onnx_dir: PathBuf,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -49,41 +63,146 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     file.flush()?;
 
-    let mut rates = Vec::new();
-    let mut reference_embeddings = None;
-    for backend in &args.backends {
-        let encoder = SentenceEncoder::load(&model_dir, &backend.device())?;
+    let lengths: Vec<usize> = {
+        let encoder = SentenceEncoder::load(&model_dir, &BackendKind::Flex.device())?;
+        encoder.tokenize(&texts, Role::Passage)?.iter().map(Vec::len).collect()
+    };
+    let flop = encoding_flop(&model_dir, &lengths)?;
+
+    // Polyret: every backend in f32, then Flex in each reduced precision.
+    let mut runs: Vec<(String, f64, Vec<f32>)> = Vec::new();
+    let mut plan: Vec<(BackendKind, Precision)> = args.backends.iter().map(|&b| (b, Precision::F32)).collect();
+    plan.extend(args.precisions.iter().filter(|p| !p.is_f32()).map(|&p| (args.backends[0], p)));
+    for (backend, precision) in plan {
+        let encoder = SentenceEncoder::load(&model_dir, &backend.device())?.with_precision(precision);
         encoder.embed(&texts[..8.min(texts.len())], Role::Passage)?; // warm-up
         let start = Instant::now();
         let embeddings = encoder.embed(&texts, Role::Passage)?;
-        let rate = texts.len() as f64 / start.elapsed().as_secs_f64();
-        println!("polyret {backend}: {rate:.1} sentences/s");
-        rates.push(rate);
-        reference_embeddings.get_or_insert(embeddings);
+        let seconds = start.elapsed().as_secs_f64();
+        let name = format!("polyret {backend} {precision}");
+        println!("{name}: {:.1} sentences/s, {:.1} GFLOP/s", texts.len() as f64 / seconds, flop / seconds / 1e9);
+        runs.push((name, texts.len() as f64 / seconds, embeddings));
+    }
+    let exact = runs[0].2.clone();
+    let dim = exact.len() / texts.len();
+    for (name, _, embeddings) in &runs[1..] {
+        let (min, mean) = cosines(embeddings, &exact, dim);
+        println!("{name}: cosine to polyret f32 min {min:.5} mean {mean:.5}");
     }
     let ours = dir.path().join("polyret.f32");
-    let bytes: Vec<u8> = reference_embeddings.iter().flatten().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes: Vec<u8> = exact.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&ours, bytes)?;
+    let (f32_peak, int8_peak) = matmul_peaks();
+    println!(
+        "matmul peak on this machine (2048×384 · 384×1536): f32 (Burn Flex) {f32_peak:.1} GFLOP/s, int8 kernel {int8_peak:.1} GFLOP/s"
+    );
+    for (name, rate, _) in &runs {
+        let achieved = rate * flop / texts.len() as f64 / 1e9;
+        let peak = if name.ends_with("int8") { int8_peak } else { f32_peak };
+        println!("{name}: {achieved:.1} GFLOP/s = {:.0}% of the matching matmul peak", 100.0 * achieved / peak);
+    }
 
-    let report = super::run_reference(
-        &args.python,
-        "bench_encode_pytorch.py",
-        &[
+    // References: sentence-transformers f32 and bf16 autocast, ONNX Runtime f32 and int8.
+    let reference_args = |extra: &[&str]| -> Vec<OsString> {
+        let mut argv: Vec<OsString> = vec![
             "--model".into(),
             model_dir.clone().into(),
             "--input".into(),
             input.clone().into(),
-            OsString::from("--check"),
-            ours.into(),
-        ],
-    )?;
-    let pytorch = report["sentences_per_s"].as_f64().context("no sentences_per_s in the reference output")?;
-    let cosine = report["min_cosine"].as_f64().context("no min_cosine in the reference output")?;
-    println!("pytorch (sentence-transformers, {} threads): {pytorch:.1} sentences/s", report["threads"]);
+            "--check".into(),
+            ours.clone().into(),
+        ];
+        argv.extend(extra.iter().map(OsString::from));
+        argv
+    };
+    let mut references: Vec<(String, f64)> = Vec::new();
+    let pytorch = super::run_reference(&args.python, "bench_encode_pytorch.py", &reference_args(&[]))?;
+    let cosine = pytorch["min_cosine"].as_f64().context("no min_cosine in the reference output")?;
+    let rate = pytorch["sentences_per_s"].as_f64().context("no sentences_per_s in the reference output")?;
+    println!("pytorch (sentence-transformers f32, {} threads): {rate:.1} sentences/s", pytorch["threads"]);
     println!("embeddings agree: min cosine {cosine:.6} over {} texts", texts.len());
     if cosine < 0.9999 {
         bail!("Polyret's and PyTorch's embeddings differ (min cosine {cosine})");
     }
-    println!("encode sentences/s polyret={:.1} pytorch={pytorch:.1} ratio={:.2}", rates[0], rates[0] / pytorch);
+    references.push(("pytorch f32".into(), rate));
+    if !args.quick {
+        let bf16 =
+            super::run_reference(&args.python, "bench_encode_pytorch.py", &reference_args(&["--autocast-bf16"]))?;
+        let rate = bf16["sentences_per_s"].as_f64().context("no sentences_per_s in the reference output")?;
+        println!("pytorch bf16 autocast: {rate:.1} sentences/s, min cosine to polyret f32 {:.5}", bf16["min_cosine"]);
+        references.push(("pytorch bf16 autocast".into(), rate));
+    }
+    let onnx = super::run_reference(
+        &args.python,
+        "bench_encode_onnx.py",
+        &reference_args(&["--work", &args.onnx_dir.to_string_lossy()]),
+    )?;
+    for variant in ["f32", "int8"] {
+        let v = &onnx[variant];
+        let rate = v["sentences_per_s"].as_f64().context("no sentences_per_s in the ONNX reference output")?;
+        println!(
+            "onnxruntime {variant}: {rate:.1} sentences/s, cosine to polyret f32 min {:.5} mean {:.5}",
+            v["min_cosine"], v["mean_cosine"]
+        );
+        references.push((format!("onnxruntime {variant}"), rate));
+    }
+    let (best_name, best) = references.iter().cloned().fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
+    let (ours_name, ours_rate, _) = runs.iter().fold(&runs[0], |a, b| if b.1 > a.1 { b } else { a });
+    println!(
+        "encode sentences/s polyret={ours_rate:.1} ({ours_name}) best_reference={best:.1} ({best_name}) ratio={:.2}",
+        ours_rate / best
+    );
     Ok(())
+}
+
+/// FLOPs to encode sequences of these lengths: two per multiply-add of every layer's linears,
+/// plus attention's two products (`QKᵀ`, `PV`) over the real tokens.
+fn encoding_flop(model_dir: &Path, lengths: &[usize]) -> anyhow::Result<f64> {
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(model_dir.join("config.json"))?)?;
+    let get = |k: &str| config[k].as_f64().with_context(|| format!("{k} missing from config.json"));
+    let (h, ff, layers) = (get("hidden_size")?, get("intermediate_size")?, get("num_hidden_layers")?);
+    let per_token = 2.0 * layers * (4.0 * h * h + 2.0 * h * ff);
+    Ok(lengths.iter().map(|&l| per_token * l as f64 + layers * 4.0 * h * (l * l) as f64).sum())
+}
+
+/// `(min, mean)` cosine between matching rows.
+fn cosines(a: &[f32], b: &[f32], dim: usize) -> (f64, f64) {
+    let cos: Vec<f64> = a
+        .chunks_exact(dim)
+        .zip(b.chunks_exact(dim))
+        .map(|(x, y)| {
+            let dot: f64 = x.iter().zip(y).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum();
+            let norm = |v: &[f32]| v.iter().map(|p| f64::from(*p).powi(2)).sum::<f64>().sqrt();
+            dot / (norm(x) * norm(y))
+        })
+        .collect();
+    (cos.iter().cloned().fold(1.0, f64::min), cos.iter().sum::<f64>() / cos.len() as f64)
+}
+
+/// GFLOP/s of the f32 matmul (Burn Flex) and of the int8 kernel on the shape of e5-small's FFN
+/// up-projection over 2 048 tokens: the "peak" the encode figures are a share of.
+fn matmul_peaks() -> (f64, f64) {
+    use burn::tensor::{Tensor, TensorData};
+    let (m, k, n) = (2048, 384, 1536);
+    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729 % 1000) as f32 / 500.0) - 1.0).collect();
+    let best_of = |f: &mut dyn FnMut()| {
+        f();
+        (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let device = BackendKind::Flex.device();
+    let ta = Tensor::<2>::from_data(TensorData::new(a.clone(), [m, k]), &device);
+    let tb = Tensor::<2>::from_data(TensorData::new(b.clone(), [k, n]), &device);
+    let f32_seconds = best_of(&mut || drop(ta.clone().matmul(tb.clone()).into_data()));
+    let weights = Int8Weights::quantize(&b, k, n);
+    let mut out = vec![0f32; m * n];
+    let int8_seconds = best_of(&mut || weights.linear(&a, None, &mut out));
+    let flop = 2.0 * (m * k * n) as f64;
+    (flop / f32_seconds / 1e9, flop / int8_seconds / 1e9)
 }

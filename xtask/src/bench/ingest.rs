@@ -9,8 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use polyret_fetch::DataOptions;
-use polyret_ingest::tables::PAIRS_FILE;
-use polyret_ingest::{CATALOG_FILE, Catalog, Dataset, TableData, read_eval_set, read_pairs};
+use polyret_ingest::{CATALOG_FILE, Catalog, Dataset, PAIRS_FILE, TableData, read_eval_set, read_pairs};
 
 use crate::fetch::workspace_data_dir;
 

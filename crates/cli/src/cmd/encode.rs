@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use polyret_encoder::{BackendKind, Role, SentenceEncoder};
+use polyret_encoder::{BackendKind, Precision, Role, SentenceEncoder};
 use polyret_ingest::EmbeddedText;
 
 /// Embed texts: input lines `{"text": …, "role": "query"|"passage"}` (role defaults to
@@ -23,12 +23,16 @@ pub struct Args {
     /// Burn backend: flex, ndarray or wgpu.
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
+    /// Number format of the linear layers: f32 (exact, the default) or int8 (faster on CPU; its
+    /// cost in retrieval quality is measured in docs/encoder.md).
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     refuse_overwriting(&args.input, &args.out)?;
     let texts = read_texts(&args.input)?;
-    let encoder = SentenceEncoder::load(&args.model, &args.backend.device())?;
+    let encoder = SentenceEncoder::load(&args.model, &args.backend.device())?.with_precision(args.precision);
     let dim = encoder.dim();
     let started = Instant::now();
     let mut embeddings = vec![0f32; texts.len() * dim];
@@ -68,9 +72,9 @@ fn refuse_overwriting(input: &Path, out: &Path) -> anyhow::Result<()> {
 /// The input lines (blank ones skipped; a byte-order mark and `.gz` handled as `ingest` does),
 /// checked before any model is loaded: errors name the file and line.
 fn read_texts(input: &Path) -> anyhow::Result<Vec<EmbeddedText>> {
-    let text = polyret_ingest::io::read_text(input)?;
+    let text = polyret_ingest::read_text(input)?;
     let mut texts = Vec::new();
-    for (line, raw) in polyret_ingest::io::numbered_lines(&text).filter(|(_, l)| !l.trim().is_empty()) {
+    for (line, raw) in polyret_ingest::numbered_lines(&text).filter(|(_, l)| !l.trim().is_empty()) {
         let at = || format!("{}:{line}", input.display());
         let value: serde_json::Value =
             serde_json::from_str(raw).with_context(|| format!("{}: malformed JSON", at()))?;

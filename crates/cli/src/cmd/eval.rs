@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use polyret_encoder::{BackendKind, SentenceEncoder};
+use polyret_encoder::{BackendKind, Precision, SentenceEncoder};
 use polyret_evaluator::{EvalOptions, Setting, TrecExport, default_cache_dir, evaluate};
 use polyret_ingest::EvalSet;
 
@@ -23,6 +23,10 @@ pub struct Args {
     /// Burn backend for the encoder.
     #[arg(long, default_value_t = BackendKind::Flex)]
     backend: BackendKind,
+    /// Number format of the linear layers: f32 (exact, the default) or int8 (faster on CPU; its
+    /// cost in mAP is measured in docs/encoder.md). The embedding cache keeps them apart.
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     /// Evaluate only these languages (comma-separated).
     #[arg(long, value_delimiter = ',', value_parser = super::language)]
     pub(super) langs: Vec<String>,
@@ -58,9 +62,11 @@ pub(crate) fn load_benchmark(benchmark: &str, data: &Path) -> anyhow::Result<Eva
         .with_context(|| format!("loading benchmark {benchmark} (Parquet root --data {})", data.display()))
 }
 
-/// Loads a model on a backend (shared with `polyret search`).
-pub(crate) fn load_model(dir: &Path, backend: BackendKind) -> anyhow::Result<SentenceEncoder> {
-    SentenceEncoder::load(dir, &backend.device()).with_context(|| format!("loading model {}", dir.display()))
+/// Loads a model on a backend, its linear layers in `precision` (shared with `polyret search`).
+pub(crate) fn load_model(dir: &Path, backend: BackendKind, precision: Precision) -> anyhow::Result<SentenceEncoder> {
+    let encoder =
+        SentenceEncoder::load(dir, &backend.device()).with_context(|| format!("loading model {}", dir.display()))?;
+    Ok(encoder.with_precision(precision))
 }
 
 /// The embedding cache directory the flags ask for.
@@ -70,7 +76,7 @@ pub(crate) fn cache_dir(cache: Option<PathBuf>, no_cache: bool) -> Option<PathBu
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let set = load_benchmark(&args.benchmark, &args.data)?;
-    let encoder = load_model(&args.model, args.backend)?;
+    let encoder = load_model(&args.model, args.backend, args.precision)?;
     let name = args.name.unwrap_or_else(|| {
         args.model
             .canonicalize()

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use polyret_fetch::DataOptions;
-use polyret_ingest::catalog::{Replace, validate_table_name};
-use polyret_ingest::{CATALOG_FILE, Catalog, Ingested, Source, Table, jsonl, parallel};
+use polyret_ingest::{
+    CATALOG_FILE, Catalog, Ingested, Replace, Source, Table, language_files, read_jsonl_pairs, read_parallel_dir,
+    validate_table_name,
+};
 
 /// Convert a dataset into Parquet tables.
 #[derive(clap::Args)]
@@ -81,13 +83,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         SourceArg::Tatoeba => bundled("tatoeba"),
         SourceArg::Jsonl { file, name, force } => {
             let name = table_name(name.as_deref(), file)?;
-            let table = jsonl::read_jsonl_pairs(file, &name)?;
+            let table = read_jsonl_pairs(file, &name)?;
             publish(&args.data_dir, table, Source::local(std::slice::from_ref(file))?, *force)
         }
         SourceArg::Parallel { dir, name, force } => {
             let name = table_name(name.as_deref(), dir)?;
-            let files: Vec<PathBuf> = parallel::language_files(dir)?.into_iter().map(|(p, _)| p).collect();
-            let table = parallel::read_parallel_dir(dir, &name)?;
+            let files: Vec<PathBuf> = language_files(dir)?.into_iter().map(|(p, _)| p).collect();
+            let table = read_parallel_dir(dir, &name)?;
             publish(&args.data_dir, table, Source::local(&files)?, *force)
         }
     }

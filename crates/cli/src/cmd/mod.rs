@@ -22,10 +22,10 @@ where
 }
 
 /// Parses one code of a comma-separated `--langs` list: surrounding spaces are ignored
-/// (`--langs "de, en"`) and any code `polyret_ingest::lang` knows is taken to its canonical
+/// (`--langs "de, en"`) and any code `polyret_ingest::canonical_lang` knows is taken to its canonical
 /// form (`deu`, `DE` → `de`).
 pub(crate) fn language(s: &str) -> Result<String, String> {
-    polyret_ingest::lang::canonical(s)
+    polyret_ingest::canonical_lang(s)
         .map(str::to_owned)
         .ok_or_else(|| format!("unknown language code {:?} (ISO 639-1 or 639-3, e.g. de, en, ast)", s.trim()))
 }

@@ -31,6 +31,9 @@ pub struct Args {
     /// Burn backend for the encoder.
     #[arg(long, default_value_t = BackendKind::Flex)]
     backend: BackendKind,
+    /// Number format of the linear layers: f32 (exact, the default) or int8 (faster on CPU).
+    #[arg(long, default_value = "f32")]
+    precision: polyret_encoder::Precision,
     /// Parquet root holding catalog.json.
     #[arg(long, default_value = "data/parquet")]
     data: PathBuf,
@@ -54,7 +57,7 @@ fn clip(text: &str, n: usize) -> String {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let set = load_benchmark(&args.benchmark, &args.data)?;
-    let encoder = load_model(&args.model, args.backend)?;
+    let encoder = load_model(&args.model, args.backend, args.precision)?;
     let langs = (!args.langs.is_empty()).then_some(args.langs.as_slice());
     let cache = cache_dir(args.cache, args.no_cache);
     let index = CorpusSearch::build(&encoder, &set, langs, cache.as_deref())?;
