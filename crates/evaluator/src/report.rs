@@ -352,6 +352,12 @@ pub(crate) fn per_query_tsv(units: &[QueryUnit]) -> String {
 /// Reads `per_query.tsv`, checking the header and every field.
 pub fn read_per_query(path: &Path) -> Result<Vec<QueryUnit>> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+    parse_per_query(&text, path)
+}
+
+/// Parses the text of a `per_query.tsv` (read from `path`, which errors name; for example a
+/// compressed copy, decompressed by the caller), checking the header and every field.
+pub fn parse_per_query(text: &str, path: &Path) -> Result<Vec<QueryUnit>> {
     let mut lines = text.lines().enumerate();
     let expected: Vec<&str> = TSV_FIXED.into_iter().chain(Metric::ALL.map(Metric::key)).collect();
     match lines.next() {

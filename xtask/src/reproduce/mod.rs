@@ -3,11 +3,14 @@
 //! seeds, each run evaluating itself zero-shot (the first also evaluates the untouched model as
 //! the reference row), then writes `results/REPORT.md` and `results/summary.json`.
 //!
-//! Runs are separate `trainer` processes under `runs/reproduce/<strategy>-seed<k>`; a run that
-//! finished (its `summary.json` and evaluations exist) is not repeated, so an interrupted study
-//! continues where it stopped — under the same config and overrides only (`study.json`).
+//! Runs are separate `trainer` processes under `runs/reproduce/<strategy>-seed<k>`. A finished
+//! run leaves a small record under `results/runs/<regime>/` (see [`record`]) that the report reads
+//! and that is committed with it; a recorded run is not repeated, so an interrupted study
+//! continues where it stopped, on this machine or from a clean clone on another — under the same
+//! config and overrides only (`study.json` beside the records).
 
 mod figures;
+mod record;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -79,8 +82,10 @@ pub struct RunSpec {
     pub strategy: String,
     /// Seed.
     pub seed: u64,
-    /// Directory.
+    /// Directory of the run (model, checkpoints, evaluations; `runs/…`).
     pub dir: PathBuf,
+    /// Its durable record once finished (`results/runs/<regime>/…`).
+    pub record: PathBuf,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -88,17 +93,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--seeds is empty");
     }
     let runs = args.runs.clone().unwrap_or_else(|| default_runs_dir(args.full));
-    let (specs, order) = grid(args.full, &args.seeds, &runs);
+    let records = records_dir(&args.results, args.full);
+    let (specs, order) = grid(args.full, &args.seeds, &runs, &records);
     let started = Instant::now();
     let mut overrides = args.overrides.clone();
     if args.full {
         overrides.extend(FULL_SIZE.iter().map(|s| s.to_string()));
     }
-    check_settings(&runs, &args.config, &overrides, !args.report_only)?;
+    check_settings(&runs, &records, &args.config, &overrides, !args.report_only)?;
     if !args.report_only {
         let trainer = trainer_binary(&runs, args.trainer.as_deref())?;
         for (i, spec) in order.iter().map(|&k| &specs[k]).enumerate() {
-            if is_done(&spec.dir) {
+            // A run that finished but was not recorded (the study stopped in between).
+            if !record::is_recorded(&spec.record) && record::is_finished(&spec.dir) {
+                record::write(&spec.dir, &spec.record)?;
+            }
+            if record::is_recorded(&spec.record) {
                 eprintln!("== [{}/{}] {} seed {}: done earlier", i + 1, specs.len(), spec.strategy, spec.seed);
                 continue;
             }
@@ -112,6 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             run_overrides.push(format!("eval.baseline={}", i == 0));
             run_overrides.extend(overrides.iter().cloned());
             run_trainer(&trainer, &args.config, spec, &run_overrides, args.full)?;
+            record::write(&spec.dir, &spec.record)?;
         }
     }
     // The report covers both regimes: this one from `runs`, the other from its default directory.
@@ -119,8 +130,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .map(|full| {
             let dir = if full == args.full { runs.clone() } else { default_runs_dir(full) };
-            let specs = grid(full, &args.seeds, &dir).0;
-            regime(full, dir, specs)
+            let records = records_dir(&args.results, full);
+            let specs = grid(full, &args.seeds, &dir, &records).0;
+            regime(full, dir, records, specs)
         })
         .collect();
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
@@ -136,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// A regime of the study as the report describes it.
-fn regime(full: bool, runs: PathBuf, specs: Vec<RunSpec>) -> report::Regime {
+fn regime(full: bool, runs: PathBuf, records: PathBuf, specs: Vec<RunSpec>) -> report::Regime {
     if full {
         report::Regime {
             key: "full",
@@ -146,6 +158,7 @@ fn regime(full: bool, runs: PathBuf, specs: Vec<RunSpec>) -> report::Regime {
                 and Hybrid(0.5) with every seed, X-X with the first; checkpoints every 50 steps, so an interrupted run \
                 resumes. Tatoeba is left out: embedding its 34 000 texts with the whole model costs ~8 CPU-minutes a run.",
             runs,
+            records,
             specs,
         }
     } else {
@@ -159,6 +172,7 @@ fn regime(full: bool, runs: PathBuf, specs: Vec<RunSpec>) -> report::Regime {
                 composition does to the top of the network, a smaller intervention than the paper's. The grid \
                 was rerun with MLQA-R added to its evaluation (the earlier grid's models were not kept).",
             runs,
+            records,
             specs,
         }
     }
@@ -169,6 +183,11 @@ pub fn default_runs_dir(full: bool) -> PathBuf {
     PathBuf::from(if full { "runs/reproduce-full" } else { "runs/reproduce" })
 }
 
+/// Where a regime's run records go: `<results>/runs/top-2` or `<results>/runs/full`.
+pub fn records_dir(results: &Path, full: bool) -> PathBuf {
+    results.join("runs").join(if full { "full" } else { "top-2" })
+}
+
 /// The runs of a regime and the order to run them in (indices into the runs).
 ///
 /// Top 2 layers: every strategy × every seed; the comparison the study is about (Hybrid(0.5)
@@ -176,11 +195,12 @@ pub fn default_runs_dir(full: bool) -> PathBuf {
 /// interrupted study has complete seeds where they matter most. Full fine-tuning:
 /// [`FULL_STRATEGIES`] × seeds and X-X × the first seed, seed by seed, so every sitting adds a
 /// complete comparison before it adds seeds.
-fn grid(full: bool, seeds: &[u64], runs: &Path) -> (Vec<RunSpec>, Vec<usize>) {
+fn grid(full: bool, seeds: &[u64], runs: &Path, records: &Path) -> (Vec<RunSpec>, Vec<usize>) {
     let spec = |name: &str, seed: u64| RunSpec {
         strategy: name.to_string(),
         seed,
         dir: runs.join(format!("{name}-seed{seed}")),
+        record: records.join(format!("{name}-seed{seed}")),
     };
     let mut specs = Vec::new();
     if full {
@@ -208,31 +228,38 @@ fn grid(full: bool, seeds: &[u64], runs: &Path) -> (Vec<RunSpec>, Vec<usize>) {
     (specs, order)
 }
 
-/// The settings every run of a runs directory shares, kept in `<runs>/study.json`: finished runs
-/// are only reused (and reported) under the config and `--set` overrides they were made with, so
-/// changing either never mixes runs of two settings in one report. The check and the record
-/// happen under the lock of the runs directory, so two studies started at once with different
-/// settings cannot both claim it.
-fn check_settings(runs: &Path, config: &Path, overrides: &[String], record: bool) -> anyhow::Result<()> {
+/// The settings every run of a regime shares, kept in `study.json` beside its records: finished
+/// runs are only reused (and reported) under the config and `--set` overrides they were made
+/// with, so changing either never mixes runs of two settings in one report. The check and the
+/// record happen under the lock of the runs directory, so two studies started at once with
+/// different settings cannot both claim it.
+fn check_settings(
+    runs: &Path,
+    records: &Path,
+    config: &Path,
+    overrides: &[String],
+    record: bool,
+) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
     let parsed: toml::Value = toml::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
     let settings = serde_json::json!({"config": parsed, "overrides": overrides});
-    let path = runs.join("study.json");
+    let path = records.join("study.json");
     let _lock = if record { Some(polyret_files::DirLock::acquire(runs)?) } else { None };
     if let Ok(previous) = std::fs::read_to_string(&path) {
         let previous: serde_json::Value =
             serde_json::from_str(&previous).with_context(|| format!("parsing {}", path.display()))?;
         if previous != settings {
             bail!(
-                "the runs in {} were made with other settings (see {}) than {} with --set {:?}; \
-                 pass another --runs directory, or remove that one to start over",
-                runs.display(),
+                "the runs recorded in {} were made with other settings (see {}) than {} with --set {:?}; \
+                 pass other --results and --runs directories, or remove those records to start over",
+                records.display(),
                 path.display(),
                 config.display(),
                 overrides
             );
         }
     } else if record {
+        std::fs::create_dir_all(records).with_context(|| format!("creating {}", records.display()))?;
         polyret_files::write_atomic(&path, serde_json::to_string_pretty(&settings)?.as_bytes())?;
     }
     Ok(())
@@ -256,11 +283,6 @@ fn trainer_binary(runs: &Path, given: Option<&Path>) -> anyhow::Result<PathBuf> 
     let copy = runs.join("trainer");
     std::fs::copy(&built, &copy).with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
     Ok(copy)
-}
-
-/// A run is done when it wrote its summary and its evaluations.
-fn is_done(dir: &Path) -> bool {
-    dir.join("summary.json").is_file() && dir.join("eval").is_dir() && dir.join("timing.json").is_file()
 }
 
 fn run_trainer(
@@ -307,7 +329,13 @@ fn run_trainer(
     let seconds = earlier_sittings(&spec.dir)?.iter().sum::<f64>() + started.elapsed().as_secs_f64();
     prune(&spec.dir, keep_model)?;
     let sittings = earlier_sittings(&spec.dir)?.len() + 1;
-    let timing = serde_json::json!({"wall_seconds": seconds, "sittings": sittings, "overrides": overrides});
+    let timing = serde_json::json!({
+        "wall_seconds": seconds,
+        "sittings": sittings,
+        "overrides": overrides,
+        "cpu": report::cpu_model(),
+        "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+    });
     polyret_files::write_atomic(&spec.dir.join("timing.json"), serde_json::to_string_pretty(&timing)?.as_bytes())?;
     eprintln!("   {:.1} min", seconds / 60.0);
     Ok(())
@@ -407,20 +435,21 @@ mod tests {
     fn finished_runs_are_reused_only_under_their_settings() {
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path().join("runs");
+        let records = dir.path().join("results/runs/top-2");
         let config = dir.path().join("study.toml");
         std::fs::write(&config, "[training]\nsteps = 300\n").unwrap();
         let set = ["sampler.batch_size=16".to_string()];
-        check_settings(&runs, &config, &set, false).unwrap();
-        assert!(!runs.join("study.json").exists(), "--report-only records nothing");
-        check_settings(&runs, &config, &set, true).unwrap();
-        check_settings(&runs, &config, &set, true).unwrap();
+        check_settings(&runs, &records, &config, &set, false).unwrap();
+        assert!(!records.join("study.json").exists(), "--report-only records nothing");
+        check_settings(&runs, &records, &config, &set, true).unwrap();
+        check_settings(&runs, &records, &config, &set, true).unwrap();
         // Comments and layout do not matter; values and overrides do.
         std::fs::write(&config, "# the study\n[training]\nsteps    = 300\n").unwrap();
-        check_settings(&runs, &config, &set, false).unwrap();
-        let err = check_settings(&runs, &config, &[], true).unwrap_err().to_string();
+        check_settings(&runs, &records, &config, &set, false).unwrap();
+        let err = check_settings(&runs, &records, &config, &[], true).unwrap_err().to_string();
         assert!(err.contains("other settings"), "{err}");
         std::fs::write(&config, "[training]\nsteps = 400\n").unwrap();
-        assert!(check_settings(&runs, &config, &set, false).is_err());
+        assert!(check_settings(&runs, &records, &config, &set, false).is_err());
     }
 
     /// Studies started at once with different settings: exactly one claims the directory (before
@@ -429,23 +458,25 @@ mod tests {
     fn concurrent_studies_with_different_settings_cannot_both_claim_a_directory() {
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path().join("runs");
+        let records = dir.path().join("results/runs/top-2");
         let config = dir.path().join("study.toml");
         std::fs::write(&config, "[training]\nsteps = 300\n").unwrap();
         let barrier = std::sync::Barrier::new(12);
         let claimed: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..12)
                 .map(|t| {
-                    let (runs, config, barrier) = (&runs, &config, &barrier);
+                    let (runs, records, config, barrier) = (&runs, &records, &config, &barrier);
                     s.spawn(move || {
                         barrier.wait();
-                        usize::from(check_settings(runs, config, &[format!("seed={t}")], true).is_ok())
+                        usize::from(check_settings(runs, records, config, &[format!("seed={t}")], true).is_ok())
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(claimed, 1);
-        let names: Vec<_> = std::fs::read_dir(&runs).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&records).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["study.json"], "no temporaries left");
+        assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 0, "the lock is released");
     }
 }

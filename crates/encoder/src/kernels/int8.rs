@@ -110,6 +110,14 @@ impl Int8Weights {
             return;
         }
         let width = self.scales.len();
+        let no_bias;
+        let bias = match bias {
+            Some(bias) => bias,
+            None => {
+                no_bias = vec![0f32; n];
+                &no_bias
+            }
+        };
         out.par_chunks_mut(ROWS_PER_TASK * n).enumerate().for_each(|(task, out)| {
             let rows = out.len() / n;
             let first = task * ROWS_PER_TASK;
@@ -122,16 +130,61 @@ impl Int8Weights {
                 Isa::Avx2 => unsafe { x86::avx2(&rows_in.values, rows, self.k4, self.widened(), &mut sums) },
                 _ => portable(&rows_in.values, rows, self.k4, &self.packed, &mut sums),
             }
-            for (r, out_row) in out.chunks_exact_mut(n).enumerate() {
-                let (scale, zero) = (rows_in.scales[r], rows_in.zeros[r]);
-                let sums = &sums[r * width..r * width + n];
-                for (c, (o, &s)) in out_row.iter_mut().zip(sums).enumerate() {
-                    let exact = s - zero * self.column_sums[c];
-                    *o = exact as f32 * (scale * self.scales[c]) + bias.map_or(0.0, |b| b[c]);
-                }
-            }
+            dequantize(out, &sums, width, &rows_in, &self.column_sums[..n], &self.scales[..n], bias);
         });
     }
+}
+
+/// `out[r][c] = scale_r · w_c · (sums[r][c] − zero_r · Σ_k q[k][c]) + bias[c]`, vectorised where
+/// the CPU allows (the same operations in the same order on every path, so the same bits).
+fn dequantize(
+    out: &mut [f32],
+    sums: &[i32],
+    width: usize,
+    rows: &QuantizedRows,
+    column_sums: &[i32],
+    scales: &[f32],
+    bias: &[f32],
+) {
+    #[inline(always)]
+    fn body(
+        out: &mut [f32],
+        sums: &[i32],
+        width: usize,
+        rows: &QuantizedRows,
+        column_sums: &[i32],
+        scales: &[f32],
+        bias: &[f32],
+    ) {
+        let n = scales.len();
+        for (r, out_row) in out.chunks_exact_mut(n).enumerate() {
+            let (scale, zero) = (rows.scales[r], rows.zeros[r]);
+            let sums = &sums[r * width..r * width + n];
+            for ((((o, &s), &cs), &w), &b) in out_row.iter_mut().zip(sums).zip(column_sums).zip(scales).zip(bias) {
+                *o = (s - zero * cs) as f32 * (scale * w) + b;
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2(
+            out: &mut [f32],
+            sums: &[i32],
+            width: usize,
+            rows: &QuantizedRows,
+            column_sums: &[i32],
+            scales: &[f32],
+            bias: &[f32],
+        ) {
+            body(out, sums, width, rows, column_sums, scales, bias)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the features were just detected.
+            return unsafe { avx2(out, sums, width, rows, column_sums, scales, bias) };
+        }
+    }
+    body(out, sums, width, rows, column_sums, scales, bias)
 }
 
 /// Rows of activations as u8 with a scale and zero point each: `a ≈ scale · (q − zero)`.
