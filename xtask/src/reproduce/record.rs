@@ -64,8 +64,7 @@ pub fn write(run: &Path, record: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir_all(record).with_context(|| format!("removing the old record {}", record.display()))?;
     }
     let staged = staging.keep();
-    std::fs::rename(&staged, record)
-        .with_context(|| format!("moving {} to {}", staged.display(), record.display()))?;
+    std::fs::rename(&staged, record).with_context(|| format!("moving {} to {}", staged.display(), record.display()))?;
     Ok(())
 }
 
