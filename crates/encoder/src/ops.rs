@@ -441,11 +441,20 @@ pub(crate) mod fast {
     const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
     const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
-    /// `e^x` (Cephes `expf` polynomial, relative error < 2e-7), for x ≤ 0 as used here.
+    /// Accumulators of the reductions below, one per lane: LLVM keeps a float fold in source
+    /// order, so a single accumulator makes the whole loop scalar; sixteen independent ones (one
+    /// AVX-512 register, two AVX2 ones) let it vectorise.
+    const LANES: usize = 16;
+
+    /// `e^x` (Cephes `expf` polynomial, relative error < 2e-7), for x ≤ 0 as used here. The
+    /// range reduction rounds half to even (`roundps`): `f32::round`'s half-away-from-zero has no
+    /// x86 vector instruction, and LLVM turns it into one `roundf` call per lane, which kept
+    /// GELU and softmax scalar (a third of int8 encoding time, measured with perf).
     #[inline(always)]
     fn exp_neg(x: f32) -> f32 {
-        let x = x.max(-87.0);
-        let n = (x * LOG2E).round();
+        // NaN becomes -87 too; the range keeps the exponent below in [-126, 0].
+        let x = x.max(-87.0).min(0.0);
+        let n = (x * LOG2E).round_ties_even();
         let r = x - n * LN2_HI - n * LN2_LO;
         let mut p = 1.987_569_1e-4_f32;
         p = p * r + 1.398_199_9e-3;
@@ -454,7 +463,10 @@ pub(crate) mod fast {
         p = p * r + 1.666_666_5e-1;
         p = p * r + 0.5;
         let e = p * r * r + r + 1.0;
-        e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+        // SAFETY: n is a whole number in [-126, 0] (x in [-87, 0]), so the conversion is exact;
+        // the checked `as` adds per-lane saturation code that kept this loop half scalar.
+        let n = unsafe { n.to_int_unchecked::<i32>() };
+        e * f32::from_bits(((n + 127) as u32) << 23)
     }
 
     /// `(Φ(x), φ(x))`: the standard normal CDF via erf (A&S 7.1.26) and density, sharing one exp.
@@ -484,17 +496,66 @@ pub(crate) mod fast {
         }
     }
 
+    /// `max(a, b)` as `maxps` computes it (`b` if either is NaN), which vectorises;
+    /// `f32::max`'s NaN rule needs a fix-up per lane.
+    #[inline(always)]
+    fn max_ps(a: f32, b: f32) -> f32 {
+        if a > b { a } else { b }
+    }
+
+    /// The largest element (exact in any order, so lane by lane).
+    #[inline(always)]
+    fn max_of(xs: &[f32]) -> f32 {
+        let mut lanes = [f32::NEG_INFINITY; LANES];
+        let chunks = xs.chunks_exact(LANES);
+        let tail = chunks.remainder().iter().fold(f32::NEG_INFINITY, |m, &v| max_ps(v, m));
+        for chunk in chunks {
+            for (m, &v) in lanes.iter_mut().zip(chunk) {
+                *m = max_ps(v, *m);
+            }
+        }
+        lanes.into_iter().fold(tail, max_ps)
+    }
+
+    /// `Σ a·b`, summed lane by lane and then across the lanes.
+    #[inline(always)]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut lanes = [0f32; LANES];
+        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+        for (xa, xb) in ca.zip(cb) {
+            for ((s, &x), &y) in lanes.iter_mut().zip(xa).zip(xb) {
+                *s += x * y;
+            }
+        }
+        lanes.iter().sum::<f32>() + tail
+    }
+
     #[inline(always)]
     fn softmax_rows_body(x: &[f32], out: &mut [f32], row: usize) {
         for (xs, os) in x.chunks_exact(row).zip(out.chunks_exact_mut(row)) {
-            let max = xs.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let mut sum = 0.0;
-            for (o, &v) in os.iter_mut().zip(xs) {
-                let e = exp_neg(v - max);
-                *o = e;
-                sum += e;
+            let max = max_of(xs);
+            let whole = xs.len() / LANES * LANES;
+            let ((x_body, x_tail), (o_body, o_tail)) = (xs.split_at(whole), os.split_at_mut(whole));
+            let mut lanes = [0f32; LANES];
+            for (oc, xc) in o_body.chunks_exact_mut(LANES).zip(x_body.chunks_exact(LANES)) {
+                for ((o, &v), s) in oc.iter_mut().zip(xc).zip(lanes.iter_mut()) {
+                    *o = exp_neg(v - max);
+                    *s += *o;
+                }
             }
-            let inv = 1.0 / sum;
+            // The last partial chunk through a padded one, so that it is vectorised too (rows are
+            // sequence lengths, often a few dozen, where a scalar tail is a large share).
+            let mut padded = [0f32; LANES];
+            padded[..x_tail.len()].copy_from_slice(x_tail);
+            let mut tail = 0.0;
+            for (i, v) in padded.iter_mut().enumerate() {
+                let e = exp_neg(*v - max);
+                *v = e;
+                tail += if i < x_tail.len() { e } else { 0.0 };
+            }
+            o_tail.copy_from_slice(&padded[..x_tail.len()]);
+            let inv = 1.0 / (lanes.iter().sum::<f32>() + tail);
             for o in os.iter_mut() {
                 *o *= inv;
             }
@@ -504,7 +565,7 @@ pub(crate) mod fast {
     #[inline(always)]
     fn softmax_backward_rows_body(y: &[f32], g: &[f32], out: &mut [f32], row: usize) {
         for ((ys, gs), os) in y.chunks_exact(row).zip(g.chunks_exact(row)).zip(out.chunks_exact_mut(row)) {
-            let dot: f32 = ys.iter().zip(gs).map(|(a, b)| a * b).sum();
+            let dot = dot(ys, gs);
             for ((o, &yv), &gv) in os.iter_mut().zip(ys).zip(gs) {
                 *o = yv * (gv - dot);
             }
@@ -566,10 +627,16 @@ pub(crate) mod fast {
 
         #[test]
         fn softmax_rows_and_gradient_match_the_definition() {
-            let row = 7;
+            // Rows shorter than, equal to and longer than the 16 lanes (whole chunks and a tail).
+            for row in [7, 16, 37] {
+                softmax_matches_the_definition(row);
+            }
+        }
+
+        fn softmax_matches_the_definition(row: usize) {
             // Three ordinary rows and one with masked (padding) scores.
             let mut x: Vec<f32> = (0..row * 3).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.7).collect();
-            x.extend([0.5, -1e9, 2.0, -1e9, 0.0, 1.0, -3.0]);
+            x.extend([0.5, -1e9, 2.0, -1e9, 0.0, 1.0, -3.0].into_iter().cycle().take(row));
             let mut y = vec![0.0; x.len()];
             softmax_rows(&x, &mut y, row);
             for (xs, ys) in x.chunks(row).zip(y.chunks(row)) {

@@ -2,7 +2,7 @@
 //! `results/runs/<regime>/<run>/` and committed with the report, so that the report can be
 //! regenerated (and the study resumed) from a clean clone. A run directory under `runs/` holds
 //! gigabytes (model, checkpoints, caches) and lives only as long as its machine; its record is
-//! ~1 MB: `summary.json`, `timing.json`, `metrics.jsonl` (the loss curve) and per evaluation
+//! ~3 MB: `summary.json`, `timing.json`, `metrics.jsonl` (the loss curve) and per evaluation
 //! `results.json` and `per_query.tsv.gz` (the query-level values the randomization tests use).
 
 use std::io::{Read, Write};
