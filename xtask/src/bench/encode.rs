@@ -205,8 +205,7 @@ fn matmul_peaks() -> (f64, f64, f64) {
     let weights = Int8Weights::quantize(&b, k, n);
     let mut out = vec![0f32; m * n];
     let int8_seconds = best_of(&mut || weights.linear(&a, None, &mut out));
-    let bf16_seconds =
-        best_of(&mut || matmul_bf16(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut out));
+    let bf16_seconds = best_of(&mut || matmul_bf16(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), &mut out));
     let flop = 2.0 * (m * k * n) as f64;
     (flop / f32_seconds / 1e9, flop / bf16_seconds / 1e9, flop / int8_seconds / 1e9)
 }
