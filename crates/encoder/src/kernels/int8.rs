@@ -130,37 +130,44 @@ impl Int8Weights {
                 Isa::Avx2 => unsafe { x86::avx2(&rows_in.values, rows, self.k4, self.widened(), &mut sums) },
                 _ => portable(&rows_in.values, rows, self.k4, &self.packed, &mut sums),
             }
-            dequantize(out, &sums, width, &rows_in, &self.column_sums[..n], &self.scales[..n], bias);
+            let epilogue = Epilogue {
+                sums: &sums,
+                width,
+                rows: &rows_in,
+                column_sums: &self.column_sums[..n],
+                scales: &self.scales[..n],
+                bias,
+            };
+            dequantize(out, &epilogue);
         });
     }
 }
 
+/// What turns a task's exact i32 sums back into f32 outputs.
+struct Epilogue<'a> {
+    /// `[rows][width]` sums of the quantized products.
+    sums: &'a [i32],
+    /// Row stride of `sums` (the padded column count).
+    width: usize,
+    rows: &'a QuantizedRows,
+    /// `Σ_k q[k][c]` per output column (the zero-point correction).
+    column_sums: &'a [i32],
+    /// Weight scale per output column.
+    scales: &'a [f32],
+    bias: &'a [f32],
+}
+
 /// `out[r][c] = scale_r · w_c · (sums[r][c] − zero_r · Σ_k q[k][c]) + bias[c]`, vectorised where
 /// the CPU allows (the same operations in the same order on every path, so the same bits).
-fn dequantize(
-    out: &mut [f32],
-    sums: &[i32],
-    width: usize,
-    rows: &QuantizedRows,
-    column_sums: &[i32],
-    scales: &[f32],
-    bias: &[f32],
-) {
+fn dequantize(out: &mut [f32], e: &Epilogue<'_>) {
     #[inline(always)]
-    fn body(
-        out: &mut [f32],
-        sums: &[i32],
-        width: usize,
-        rows: &QuantizedRows,
-        column_sums: &[i32],
-        scales: &[f32],
-        bias: &[f32],
-    ) {
-        let n = scales.len();
+    fn body(out: &mut [f32], e: &Epilogue<'_>) {
+        let n = e.scales.len();
         for (r, out_row) in out.chunks_exact_mut(n).enumerate() {
-            let (scale, zero) = (rows.scales[r], rows.zeros[r]);
-            let sums = &sums[r * width..r * width + n];
-            for ((((o, &s), &cs), &w), &b) in out_row.iter_mut().zip(sums).zip(column_sums).zip(scales).zip(bias) {
+            let (scale, zero) = (e.rows.scales[r], e.rows.zeros[r]);
+            let sums = &e.sums[r * e.width..r * e.width + n];
+            for ((((o, &s), &cs), &w), &b) in out_row.iter_mut().zip(sums).zip(e.column_sums).zip(e.scales).zip(e.bias)
+            {
                 *o = (s - zero * cs) as f32 * (scale * w) + b;
             }
         }
@@ -168,23 +175,15 @@ fn dequantize(
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(
-            out: &mut [f32],
-            sums: &[i32],
-            width: usize,
-            rows: &QuantizedRows,
-            column_sums: &[i32],
-            scales: &[f32],
-            bias: &[f32],
-        ) {
-            body(out, sums, width, rows, column_sums, scales, bias)
+        unsafe fn avx2(out: &mut [f32], e: &Epilogue<'_>) {
+            body(out, e)
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the features were just detected.
-            return unsafe { avx2(out, sums, width, rows, column_sums, scales, bias) };
+            return unsafe { avx2(out, e) };
         }
     }
-    body(out, sums, width, rows, column_sums, scales, bias)
+    body(out, e)
 }
 
 /// Rows of activations as u8 with a scale and zero point each: `a ≈ scale · (q − zero)`.
