@@ -423,9 +423,14 @@ pub fn write(results: &Path, study: &Study<'_>, seconds: f64) -> anyhow::Result<
     Ok(())
 }
 
+/// A JSON file of a run's record, if it is there and parses.
+fn record_json(spec: &RunSpec, file: &str) -> Option<serde_json::Value> {
+    std::fs::read_to_string(spec.record.join(file)).ok().and_then(|t| serde_json::from_str(&t).ok())
+}
+
 /// A recorded run's `timing.json`.
 fn timing(spec: &RunSpec) -> Option<serde_json::Value> {
-    std::fs::read_to_string(spec.record.join("timing.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
+    record_json(spec, "timing.json")
 }
 
 fn run_minutes(done: &[&RunSpec]) -> f64 {
@@ -875,12 +880,7 @@ fn runs_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_json
         );
         let _ = writeln!(md, "|---|---:|---:|---|---:|---:|");
         for spec in &l.done {
-            let read = |f: &str| {
-                std::fs::read_to_string(spec.record.join(f))
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            };
-            let (Some(s), t) = (read("summary.json"), read("timing.json")) else { continue };
+            let (Some(s), t) = (record_json(spec, "summary.json"), timing(spec)) else { continue };
             let minutes = t
                 .as_ref()
                 .and_then(|t| t["wall_seconds"].as_f64())
