@@ -10,6 +10,12 @@
 //! single-threaded passes with libm's `expf`, whose slow underflow path every masked (padding)
 //! score takes. Other backends run Burn's own ops through the trait's default bodies.
 //!
+//! [`attention_softmax`] folds attention's scale and padding bias into that softmax pass, and
+//! [`mul`] is dropout's mask product split across threads: Burn runs the scale, the broadcast add
+//! and the product (and their backward passes) on one thread, which kept the second core of a
+//! 2-core machine idle for about a third of a training step (perf, per thread). Both give the same
+//! bits as the ops they replace.
+//!
 //! [`matmul`] is the linear layers' product: f32 through Burn, or bf16 with f32 sums through
 //! [`crate::kernels::matmul_bf16`] on Flex (mixed-precision training), with its own backward pass
 //! whose two products are bf16 as well.
@@ -25,7 +31,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::ops::{ActivationOps, FloatTensorOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, backend_extension};
-use burn::tensor::Tensor;
+use burn::tensor::{Scalar, Tensor};
 
 /// Encoder operations with faster kernels on some backends.
 #[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Cube: cfg(feature = "wgpu"), Autodiff)]
@@ -61,11 +67,27 @@ pub trait EncoderOps: Backend {
         Self::softmax(x, dim)
     }
 
-    /// Gradient of [`EncoderOps::encoder_softmax`] given its output `y`: `y · (g − Σ g·y)`.
-    fn encoder_softmax_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+    /// Attention's probabilities: softmax over the last dimension of `scores · scale + bias`,
+    /// `bias` broadcast against `scores` (`[batch, 1, 1, keys]` against `[batch, heads, queries,
+    /// keys]`). The bias is a constant (the padding mask, zeros where nothing is padded): no
+    /// gradient flows to it.
+    fn encoder_attention_softmax(scores: FloatTensor<Self>, scale: f32, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        let scaled = Self::float_mul_scalar(scores, Scalar::Float(scale.into()));
+        Self::encoder_softmax(Self::float_add(scaled, bias))
+    }
+
+    /// Gradient of a softmax given its output `y`, times the scale its input was multiplied by:
+    /// `scale · y · (g − Σ g·y)` ([`EncoderOps::encoder_softmax`] has scale 1).
+    fn encoder_softmax_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
         let dim = y.rank() - 1;
         let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), y.clone()), dim);
-        Self::float_mul(y, Self::float_sub(grad, dot))
+        let grad = Self::float_mul(y, Self::float_sub(grad, dot));
+        if scale == 1.0 { grad } else { Self::float_mul_scalar(grad, Scalar::Float(scale.into())) }
+    }
+
+    /// `lhs ⊙ rhs` for tensors of one shape (dropout's mask product).
+    fn encoder_mul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_mul(lhs, rhs)
     }
 }
 
@@ -101,18 +123,31 @@ impl EncoderOps for burn::backend::Flex {
     }
 
     fn encoder_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex::rows1(x, fast::softmax_rows).unwrap_or_else(|x| {
+        flex::attention_softmax(x, 1.0, None).unwrap_or_else(|x| {
             let dim = x.rank() - 1;
             Self::softmax(x, dim)
         })
     }
 
-    fn encoder_softmax_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        flex::rows2(y, grad, fast::softmax_backward_rows).unwrap_or_else(|(y, grad)| {
+    fn encoder_attention_softmax(scores: FloatTensor<Self>, scale: f32, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex::attention_softmax(scores, scale, Some(&bias)).unwrap_or_else(|scores| {
+            let biased = Self::float_add(Self::float_mul_scalar(scores, Scalar::Float(scale.into())), bias);
+            let dim = biased.rank() - 1;
+            Self::softmax(biased, dim)
+        })
+    }
+
+    fn encoder_softmax_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
+        flex::softmax_backward(y, grad, scale).unwrap_or_else(|(y, grad)| {
             let dim = y.rank() - 1;
             let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), y.clone()), dim);
-            Self::float_mul(y, Self::float_sub(grad, dot))
+            let grad = Self::float_mul(y, Self::float_sub(grad, dot));
+            if scale == 1.0 { grad } else { Self::float_mul_scalar(grad, Scalar::Float(scale.into())) }
         })
+    }
+
+    fn encoder_mul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        flex::map2(lhs, rhs, fast::mul_slice).unwrap_or_else(|(lhs, rhs)| Self::float_mul(lhs, rhs))
     }
 }
 
@@ -164,12 +199,59 @@ impl<B: Backend + EncoderOps, C: CheckpointStrategy> EncoderOps for burn::backen
 
     fn encoder_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let (input, node) = x.into_parts();
-        match SoftmaxBackward.prepare::<C>([node]).compute_bound().stateful() {
+        match (SoftmaxBackward { scale: 1.0 }).prepare::<C>([node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let output = B::encoder_softmax(input);
                 prep.finish(output.clone(), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::encoder_softmax(input)),
+        }
+    }
+
+    fn encoder_attention_softmax(scores: FloatTensor<Self>, scale: f32, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (input, node) = scores.into_parts();
+        let (bias, _) = bias.into_parts();
+        match (SoftmaxBackward { scale }).prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::encoder_attention_softmax(input, scale, bias);
+                prep.finish(output.clone(), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::encoder_attention_softmax(input, scale, bias)),
+        }
+    }
+
+    fn encoder_mul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        // Each side's gradient needs the other side only: keep what a tracked parent needs.
+        let (lhs_tracked, rhs_tracked) = (lhs.is_tracked(), rhs.is_tracked());
+        let (lhs, lhs_node) = lhs.into_parts();
+        let (rhs, rhs_node) = rhs.into_parts();
+        match MulBackward.prepare::<C>([lhs_node, rhs_node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let state = (rhs_tracked.then(|| lhs.clone()), lhs_tracked.then(|| rhs.clone()));
+                prep.finish(state, B::encoder_mul(lhs, rhs))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::encoder_mul(lhs, rhs)),
+        }
+    }
+}
+
+/// Backward of [`EncoderOps::encoder_mul`]: `d lhs = grad ⊙ rhs`, `d rhs = grad ⊙ lhs`; the state
+/// holds `(lhs, rhs)`, each only where the other side is tracked.
+#[derive(Debug)]
+struct MulBackward;
+
+impl<B: Backend + EncoderOps> Backward<B, 2> for MulBackward {
+    type State = (Option<FloatTensor<B>>, Option<FloatTensor<B>>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [lhs_node, rhs_node] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (lhs, rhs) = ops.state;
+        if let (Some(node), Some(rhs)) = (lhs_node, rhs) {
+            grads.register::<B>(node.id, B::encoder_mul(grad.clone(), rhs));
+        }
+        if let (Some(node), Some(lhs)) = (rhs_node, lhs) {
+            grads.register::<B>(node.id, B::encoder_mul(grad, lhs));
         }
     }
 }
@@ -213,9 +295,12 @@ impl<B: Backend + EncoderOps> Backward<B, 2> for MatmulBackward {
     }
 }
 
-/// Backward of [`EncoderOps::encoder_softmax`]: keeps the output.
+/// Backward of [`EncoderOps::encoder_softmax`] and [`EncoderOps::encoder_attention_softmax`]
+/// (whose input was multiplied by `scale`): keeps the output.
 #[derive(Debug)]
-struct SoftmaxBackward;
+struct SoftmaxBackward {
+    scale: f32,
+}
 
 impl<B: Backend + EncoderOps> Backward<B, 1> for SoftmaxBackward {
     type State = FloatTensor<B>;
@@ -224,7 +309,7 @@ impl<B: Backend + EncoderOps> Backward<B, 1> for SoftmaxBackward {
         let [parent] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = parent {
-            grads.register::<B>(node.id, B::encoder_softmax_backward(ops.state, grad));
+            grads.register::<B>(node.id, B::encoder_softmax_backward(ops.state, grad, self.scale));
         }
     }
 }
@@ -255,9 +340,83 @@ pub fn matmul(lhs: Tensor<2>, rhs: Tensor<2>, bf16: bool) -> Tensor<2> {
     Tensor::from_dispatch(output)
 }
 
-/// Softmax over the last dimension on any backend, fused on Flex.
+/// Softmax over the last dimension on any backend, fused on Flex (the model uses
+/// [`attention_softmax`]; this is the reference its tests compare with).
+#[cfg(test)]
 pub fn softmax<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<burn::backend::Dispatch as EncoderOps>::encoder_softmax(x.into_dispatch()))
+}
+
+/// Attention's probabilities, `softmax(scores · scale + bias)` over the keys, in one parallel
+/// pass on Flex (Burn's scale, broadcast add and their backward passes run on one thread). The
+/// same arithmetic in the same order as the composed ops, so results are bit-identical.
+pub fn attention_softmax(scores: Tensor<4>, scale: f32, bias: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as EncoderOps>::encoder_attention_softmax(
+        scores.into_dispatch(),
+        scale,
+        bias.into_dispatch(),
+    ))
+}
+
+/// `lhs ⊙ rhs` for tensors of one shape, split across threads on Flex (Burn's product runs on
+/// one thread); differentiable in both.
+pub fn mul<const D: usize>(lhs: Tensor<D>, rhs: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as EncoderOps>::encoder_mul(
+        lhs.into_dispatch(),
+        rhs.into_dispatch(),
+    ))
+}
+
+/// Dropout's mask as a pure function of the drop probability, a stream number and each element's
+/// index: elements are taken in chunks of [`Dropout::CHUNK`], and chunk `c` draws 16 bits per
+/// element from `splitmix64(stream + c·γ + k·γ)`, `k` counting groups of four from 1. So a mask
+/// never depends on thread scheduling (chunks are generated in parallel). Generating masks this
+/// way costs a fraction of Burn's per-element ChaCha sampling (~10% of a training step in perf
+/// before it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    /// Elements whose 16 bits fall below this are dropped (`p` at 16-bit resolution).
+    threshold: u64,
+    /// The value of a kept element, `1 / (1 − p)`.
+    keep: f32,
+    stream: u64,
+}
+
+/// SplitMix64's increment (the golden ratio in 64 bits).
+const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Dropout {
+    /// Elements per independently generated chunk.
+    pub const CHUNK: usize = 1 << 14;
+
+    /// Drops with probability `p` (in `[0, 1)`), from stream `stream`.
+    pub fn new(p: f64, stream: u64) -> Self {
+        Self { threshold: (p * 65536.0).round() as u64, keep: (1.0 / (1.0 - p)) as f32, stream }
+    }
+
+    /// The mask of an `n`-element tensor: each value 0 or `1 / (1 − p)`.
+    pub fn mask(self, n: usize) -> Vec<f32> {
+        use rayon::prelude::*;
+        let mut mask = vec![0f32; n];
+        mask.par_chunks_mut(Self::CHUNK).enumerate().for_each(|(c, out)| {
+            let mut state = self.stream.wrapping_add((c as u64).wrapping_mul(GAMMA));
+            for quad in out.chunks_mut(4) {
+                state = state.wrapping_add(GAMMA);
+                let bits = splitmix64(state);
+                for (j, v) in quad.iter_mut().enumerate() {
+                    *v = if (bits >> (16 * j)) & 0xFFFF < self.threshold { 0.0 } else { self.keep };
+                }
+            }
+        });
+        mask
+    }
+}
+
+/// SplitMix64's output function: a fast, well-mixed 64-bit hash.
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 #[cfg(feature = "flex")]
@@ -298,9 +457,13 @@ mod flex {
         (t.dtype() == DType::F32).then(|| t.as_slice::<f32>()).flatten()
     }
 
-    /// A buffer of `n` values written by `fill`.
+    /// A buffer of `n` values written by `fill`, zeroed first in parallel chunks (a plain
+    /// `vec![0.0; n]` is one thread's `memset` of reused memory, ~4% of a training step).
     fn filled(n: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
-        let mut out = vec![0f32; n];
+        let mut out = Vec::with_capacity(n);
+        out.spare_capacity_mut().par_chunks_mut(CHUNK).for_each(|c| c.fill(std::mem::MaybeUninit::new(0.0)));
+        // SAFETY: all `n` elements were just initialised.
+        unsafe { out.set_len(n) };
         fill(&mut out);
         out
     }
@@ -314,36 +477,69 @@ mod flex {
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))
     }
 
-    /// Like [`map1`], over whole rows (last dimension) so `f` can reduce within a row.
-    pub fn rows1(x: FlexTensor, f: fn(&[f32], &mut [f32], usize)) -> Result<FlexTensor, FlexTensor> {
-        let Some(src) = f32_slice(&x) else { return Err(x) };
-        let shape = x.layout().shape().clone();
-        let row = shape[shape.num_dims() - 1].max(1);
-        let chunk = (CHUNK / row).max(1) * row;
+    /// Rows of `scores · scale + bias` through softmax, in parallel groups of rows. `bias`, when
+    /// given, has one row per leading index of a 4-D `scores` (`[b, 1, 1, keys]` against
+    /// `[b, heads, queries, keys]`). `Err(scores)` for any other layout, for the composed path.
+    pub fn attention_softmax(
+        scores: FlexTensor,
+        scale: f32,
+        bias: Option<&FlexTensor>,
+    ) -> Result<FlexTensor, FlexTensor> {
+        let Some(src) = f32_slice(&scores) else { return Err(scores) };
+        let shape = scores.layout().shape().clone();
+        let dims = shape.num_dims();
+        let row = shape[dims - 1].max(1);
+        let rows = src.len() / row;
+        // Rows that share one bias row, and the bias rows (an empty bias: none).
+        let (group, bias): (usize, &[f32]) = match bias {
+            None => (rows.max(1), &[]),
+            Some(bias) => {
+                let bias_shape = bias.layout().shape();
+                let fits = dims == 4
+                    && bias_shape.num_dims() == 4
+                    && (bias_shape[0], bias_shape[1], bias_shape[2], bias_shape[3]) == (shape[0], 1, 1, row);
+                match (fits, f32_slice(bias)) {
+                    (true, Some(values)) => ((shape[1] * shape[2]).max(1), values),
+                    _ => return Err(scores),
+                }
+            }
+        };
+        let rows_per_task = (CHUNK / row).max(1);
         let out = filled(src.len(), |out| {
-            out.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(o, s)| f(s, o, row))
+            out.par_chunks_mut(rows_per_task * row).zip(src.par_chunks(rows_per_task * row)).enumerate().for_each(
+                |(task, (o, s))| {
+                    // Split the task's rows where the bias row changes.
+                    let mut first = task * rows_per_task;
+                    let (mut o, mut s) = (o, s);
+                    while !s.is_empty() {
+                        let g = first / group;
+                        let take = ((g + 1) * group - first).min(s.len() / row);
+                        let (o_now, o_rest) = o.split_at_mut(take * row);
+                        let (s_now, s_rest) = s.split_at(take * row);
+                        let b = if bias.is_empty() { bias } else { &bias[g * row..(g + 1) * row] };
+                        super::fast::softmax_rows(s_now, o_now, row, scale, b);
+                        (o, s, first) = (o_rest, s_rest, first + take);
+                    }
+                },
+            )
         });
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))
     }
 
-    /// Like [`map2`], over whole rows.
-    #[allow(clippy::type_complexity, clippy::result_large_err)]
-    pub fn rows2(
-        x: FlexTensor,
-        g: FlexTensor,
-        f: fn(&[f32], &[f32], &mut [f32], usize),
-    ) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
-        let (Some(xs), Some(gs)) = (f32_slice(&x), f32_slice(&g)) else { return Err((x, g)) };
-        if xs.len() != gs.len() {
-            return Err((x, g));
+    /// `scale · y · (g − Σ g·y)` by rows, in parallel; `Err` when either is not contiguous f32.
+    #[allow(clippy::result_large_err)]
+    pub fn softmax_backward(y: FlexTensor, g: FlexTensor, scale: f32) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+        let (Some(ys), Some(gs)) = (f32_slice(&y), f32_slice(&g)) else { return Err((y, g)) };
+        if ys.len() != gs.len() {
+            return Err((y, g));
         }
-        let shape = x.layout().shape().clone();
+        let shape = y.layout().shape().clone();
         let row = shape[shape.num_dims() - 1].max(1);
         let chunk = (CHUNK / row).max(1) * row;
-        let out = filled(xs.len(), |out| {
+        let out = filled(ys.len(), |out| {
             out.par_chunks_mut(chunk)
-                .zip(xs.par_chunks(chunk).zip(gs.par_chunks(chunk)))
-                .for_each(|(o, (a, b))| f(a, b, o, row))
+                .zip(ys.par_chunks(chunk).zip(gs.par_chunks(chunk)))
+                .for_each(|(o, (a, b))| super::fast::softmax_backward_rows(a, b, o, row, scale))
         });
         Ok(FlexTensor::from_data(TensorData::new(out, shape)))
     }
@@ -372,16 +568,20 @@ mod flex {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Distribution, Tensor};
+    use burn::tensor::{Distribution, Tensor, TensorData};
 
     use crate::BackendKind;
 
     /// Value and gradient of `sum(f(x) · w)` through autodiff.
-    fn value_and_grad(f: impl Fn(Tensor<3>) -> Tensor<3>, x: &Tensor<3>, w: &Tensor<3>) -> (Vec<f32>, Vec<f32>) {
+    fn value_and_grad<const D: usize>(
+        f: impl Fn(Tensor<D>) -> Tensor<D>,
+        x: &Tensor<D>,
+        w: &Tensor<D>,
+    ) -> (Vec<f32>, Vec<f32>) {
         let x = x.clone().require_grad();
         let y = f(x.clone());
         let grads = (y.clone() * w.clone()).sum().backward();
-        let host = |t: Tensor<3>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        let host = |t: Tensor<D>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
         (host(y.inner()), host(x.grad(&grads).unwrap()))
     }
 
@@ -427,6 +627,49 @@ mod tests {
             let (ours, our_grad) = value_and_grad(super::softmax, &x, &w);
             let (burn, burn_grad) = value_and_grad(|t| burn::tensor::activation::softmax(t, 2), &x, &w);
             assert!(max_diff(&ours, &burn) < 1e-5 && max_diff(&our_grad, &burn_grad) < 1e-5, "softmax on {backend}");
+        }
+    }
+
+    /// The fused attention softmax against the composed ops it replaces (scale, broadcast bias
+    /// add, softmax), forward and backward: bit-identical, on every backend. Rows of 19 keys (a
+    /// vector tail) and a bias that masks some keys of one sequence.
+    #[test]
+    fn attention_softmax_is_the_composed_ops_bit_for_bit() {
+        for backend in BackendKind::available() {
+            let device = backend.device().autodiff();
+            let x = Tensor::<4>::random([2, 3, 5, 19], Distribution::Normal(0.0, 3.0), &device);
+            let w = Tensor::<4>::random([2, 3, 5, 19], Distribution::Normal(0.0, 1.0), &device);
+            let mut bias = vec![0f32; 2 * 19];
+            bias[19 + 11..].fill(-1e9);
+            let bias = Tensor::<4>::from_data(TensorData::new(bias, [2, 1, 1, 19]), &device);
+            let scale = 1.0 / 8f64.sqrt();
+            let (fused, fused_grad) =
+                value_and_grad(|t| super::attention_softmax(t, scale as f32, bias.clone()), &x, &w);
+            let (composed, composed_grad) = value_and_grad(|t| super::softmax(t * scale + bias.clone()), &x, &w);
+            assert_eq!(fused, composed, "forward on {backend}");
+            assert_eq!(fused_grad, composed_grad, "backward on {backend}");
+            assert!(fused.iter().skip(19 * 15).take(19).skip(11).all(|&p| p < 1e-30), "masked keys get ~nothing");
+        }
+    }
+
+    /// The parallel product against Burn's, forward and both gradients: bit-identical on every
+    /// backend, for a tensor longer than one parallel chunk.
+    #[test]
+    fn mul_is_burns_product_bit_for_bit() {
+        let n = (1 << 15) + 6;
+        for backend in BackendKind::available() {
+            let device = backend.device().autodiff();
+            let a = Tensor::<2>::random([2, n / 2], Distribution::Normal(0.0, 1.0), &device);
+            let b = Tensor::<2>::random([2, n / 2], Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<2>::random([2, n / 2], Distribution::Normal(0.0, 1.0), &device);
+            let host = |t: Tensor<2>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+            let run = |f: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2>| {
+                let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
+                let y = f(a.clone(), b.clone());
+                let grads = (y.clone() * w.clone()).sum().backward();
+                [host(y.inner()), host(a.grad(&grads).unwrap()), host(b.grad(&grads).unwrap())]
+            };
+            assert_eq!(run(&|a, b| super::mul(a, b)), run(&|a, b| a * b), "on {backend}");
         }
     }
 }
@@ -489,6 +732,13 @@ pub(crate) mod fast {
     }
 
     #[inline(always)]
+    fn mul_body(a: &[f32], b: &[f32], out: &mut [f32]) {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = x * y;
+        }
+    }
+
+    #[inline(always)]
     fn gelu_backward_body(x: &[f32], g: &[f32], out: &mut [f32]) {
         for ((o, &v), &d) in out.iter_mut().zip(x).zip(g) {
             let (cdf, pdf) = cdf_pdf(v);
@@ -531,43 +781,60 @@ pub(crate) mod fast {
         lanes.iter().sum::<f32>() + tail
     }
 
+    /// Softmax of each row of `x · scale + bias` (`bias` one row for all rows, or empty). The
+    /// scale and bias are applied as separate roundings, as the composed tensor ops do.
     #[inline(always)]
-    fn softmax_rows_body(x: &[f32], out: &mut [f32], row: usize) {
+    fn softmax_rows_body(x: &[f32], out: &mut [f32], row: usize, scale: f32, bias: &[f32]) {
         for (xs, os) in x.chunks_exact(row).zip(out.chunks_exact_mut(row)) {
-            let max = max_of(xs);
-            let whole = xs.len() / LANES * LANES;
-            let ((x_body, x_tail), (o_body, o_tail)) = (xs.split_at(whole), os.split_at_mut(whole));
-            let mut lanes = [0f32; LANES];
-            for (oc, xc) in o_body.chunks_exact_mut(LANES).zip(x_body.chunks_exact(LANES)) {
-                for ((o, &v), s) in oc.iter_mut().zip(xc).zip(lanes.iter_mut()) {
-                    *o = exp_neg(v - max);
-                    *s += *o;
+            if bias.is_empty() {
+                for (o, &v) in os.iter_mut().zip(xs) {
+                    *o = v * scale;
+                }
+            } else {
+                for ((o, &v), &b) in os.iter_mut().zip(xs).zip(bias) {
+                    *o = v * scale + b;
                 }
             }
-            // The last partial chunk through a padded one, so that it is vectorised too (rows are
-            // sequence lengths, often a few dozen, where a scalar tail is a large share).
-            let mut padded = [0f32; LANES];
-            padded[..x_tail.len()].copy_from_slice(x_tail);
-            let mut tail = 0.0;
-            for (i, v) in padded.iter_mut().enumerate() {
-                let e = exp_neg(*v - max);
-                *v = e;
-                tail += if i < x_tail.len() { e } else { 0.0 };
-            }
-            o_tail.copy_from_slice(&padded[..x_tail.len()]);
-            let inv = 1.0 / (lanes.iter().sum::<f32>() + tail);
-            for o in os.iter_mut() {
-                *o *= inv;
-            }
+            softmax_in_place(os);
         }
     }
 
     #[inline(always)]
-    fn softmax_backward_rows_body(y: &[f32], g: &[f32], out: &mut [f32], row: usize) {
+    fn softmax_in_place(os: &mut [f32]) {
+        let max = max_of(os);
+        let whole = os.len() / LANES * LANES;
+        let (body, tail) = os.split_at_mut(whole);
+        let mut lanes = [0f32; LANES];
+        for chunk in body.chunks_exact_mut(LANES) {
+            for (o, s) in chunk.iter_mut().zip(lanes.iter_mut()) {
+                *o = exp_neg(*o - max);
+                *s += *o;
+            }
+        }
+        // The last partial chunk through a padded one, so that it is vectorised too (rows are
+        // sequence lengths, often a few dozen, where a scalar tail is a large share).
+        let mut padded = [0f32; LANES];
+        padded[..tail.len()].copy_from_slice(tail);
+        let mut tail_sum = 0.0;
+        for (i, v) in padded.iter_mut().enumerate() {
+            let e = exp_neg(*v - max);
+            *v = e;
+            tail_sum += if i < tail.len() { e } else { 0.0 };
+        }
+        let n = tail.len();
+        tail.copy_from_slice(&padded[..n]);
+        let inv = 1.0 / (lanes.iter().sum::<f32>() + tail_sum);
+        for o in os.iter_mut() {
+            *o *= inv;
+        }
+    }
+
+    #[inline(always)]
+    fn softmax_backward_rows_body(y: &[f32], g: &[f32], out: &mut [f32], row: usize, scale: f32) {
         for ((ys, gs), os) in y.chunks_exact(row).zip(g.chunks_exact(row)).zip(out.chunks_exact_mut(row)) {
             let dot = dot(ys, gs);
             for ((o, &yv), &gv) in os.iter_mut().zip(ys).zip(gs) {
-                *o = yv * (gv - dot);
+                *o = yv * (gv - dot) * scale;
             }
         }
     }
@@ -598,8 +865,13 @@ pub(crate) mod fast {
 
     dispatch!(gelu_slice, gelu_body, (x: &[f32], out: &mut [f32]));
     dispatch!(gelu_backward_slice, gelu_backward_body, (x: &[f32], g: &[f32], out: &mut [f32]));
-    dispatch!(softmax_rows, softmax_rows_body, (x: &[f32], out: &mut [f32], row: usize));
-    dispatch!(softmax_backward_rows, softmax_backward_rows_body, (y: &[f32], g: &[f32], out: &mut [f32], row: usize));
+    dispatch!(mul_slice, mul_body, (a: &[f32], b: &[f32], out: &mut [f32]));
+    dispatch!(softmax_rows, softmax_rows_body, (x: &[f32], out: &mut [f32], row: usize, scale: f32, bias: &[f32]));
+    dispatch!(
+        softmax_backward_rows,
+        softmax_backward_rows_body,
+        (y: &[f32], g: &[f32], out: &mut [f32], row: usize, scale: f32)
+    );
 
     #[cfg(test)]
     mod tests {
@@ -638,7 +910,7 @@ pub(crate) mod fast {
             let mut x: Vec<f32> = (0..row * 3).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.7).collect();
             x.extend([0.5, -1e9, 2.0, -1e9, 0.0, 1.0, -3.0].into_iter().cycle().take(row));
             let mut y = vec![0.0; x.len()];
-            softmax_rows(&x, &mut y, row);
+            softmax_rows(&x, &mut y, row, 1.0, &[]);
             for (xs, ys) in x.chunks(row).zip(y.chunks(row)) {
                 let max = xs.iter().cloned().fold(f64::NEG_INFINITY, |m, v| m.max(f64::from(v)));
                 let z: f64 = xs.iter().map(|&v| (f64::from(v) - max).exp()).sum();
@@ -648,7 +920,7 @@ pub(crate) mod fast {
             }
             let g: Vec<f32> = (0..x.len()).map(|i| (i % 5) as f32 - 2.0).collect();
             let mut dx = vec![0.0; x.len()];
-            softmax_backward_rows(&y, &g, &mut dx, row);
+            softmax_backward_rows(&y, &g, &mut dx, row, 1.0);
             for ((ys, gs), ds) in y.chunks(row).zip(g.chunks(row)).zip(dx.chunks(row)) {
                 let dot: f64 = ys.iter().zip(gs).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
                 for ((&p, &gv), &d) in ys.iter().zip(gs).zip(ds) {

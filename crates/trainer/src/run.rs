@@ -147,15 +147,20 @@ pub fn train(options: &RunOptions) -> anyhow::Result<RunSummary> {
     let eval_sets = load_benchmarks(config, &benchmarks)?;
     let model_dir = resolve_model_dir(config)?;
     config.check_freeze_layers(&model_dir)?;
+    let prepare = Stopwatch::start();
     let base = SentenceEncoder::load(&model_dir, &config.model.backend.device())?;
     let data = TrainData::load(config, &Tokenizers::new(&base, &config.model)?)?;
     // Evaluation afterwards embeds these texts: with a frozen-layer cache, through it too.
     let also_cache = if config.training.cache_frozen { eval_token_ids(&base, &eval_sets)? } else { Vec::new() };
     let mut trainer = Trainer::new(config.clone(), &base, data, Start { checkpoint, also_cache })?;
+    let prepare = prepare.stop();
 
     // Every check has passed: from here on the run directory changes.
     let run = RunDir::claim(run_dir, config, !options.resume)?;
+    let train = Stopwatch::start();
     let fit = trainer.fit(&run, options.stop_after)?;
+    let train = train.stop();
+    let evaluate = Stopwatch::start();
     let evaluations = match &fit.model_dir {
         Some(dir) if !eval_sets.is_empty() => {
             let trained = trainer.into_trained();
@@ -168,6 +173,16 @@ pub fn train(options: &RunOptions) -> anyhow::Result<RunSummary> {
         }
         _ => Vec::new(),
     };
+    let evaluate = evaluate.stop();
+    for (name, phase) in [("prepare", prepare), ("train", train), ("evaluate", evaluate)] {
+        if let Some(cpu) = phase.cpu_seconds.filter(|_| phase.wall_seconds > 0.0) {
+            tracing::info!(
+                "{name}: {:.0} s wall, {:.2} cores busy on average",
+                phase.wall_seconds,
+                cpu / phase.wall_seconds
+            );
+        }
+    }
     let stats = fit.stats;
     let summary = RunSummary {
         steps: fit.steps,
@@ -184,6 +199,10 @@ pub fn train(options: &RunOptions) -> anyhow::Result<RunSummary> {
         "loss_first_tenth": summary.loss_start_end.0, "loss_last_tenth": summary.loss_start_end.1,
         "pairs_per_second": summary.pairs_per_second, "train_seconds": stats.train_seconds, "peak_rss_mib": summary.peak_rss_mib,
         "model_dir": summary.model_dir,
+        // Wall and CPU seconds of this invocation's phases (CPU share = cpu / wall, in cores).
+        "phases_this_invocation": {
+            "prepare": prepare.to_json(), "train": train.to_json(), "evaluate": evaluate.to_json(),
+        },
     });
     write_atomic(&run_dir.join("summary.json"), serde_json::to_string_pretty(&json).expect("json").as_bytes())?;
     drop(run);
@@ -347,6 +366,57 @@ fn model_labels(config: &TrainConfig, run_dir: &Path) -> Vec<(String, bool)> {
 /// Where one evaluation of a run is written: `RUN/eval/<model label>/<benchmark>/`.
 fn eval_dir(run_dir: &Path, label: &str, spec: &BenchmarkSpec) -> PathBuf {
     run_dir.join("eval").join(label.replace('/', "--")).join(&spec.table)
+}
+
+/// Wall and CPU time of one phase of a run: how many cores it kept busy (`cpu_seconds /
+/// wall_seconds`; this process only, all its threads).
+#[derive(Debug, Clone, Copy)]
+struct PhaseTime {
+    wall_seconds: f64,
+    /// `None` where the platform does not report CPU time.
+    cpu_seconds: Option<f64>,
+}
+
+impl PhaseTime {
+    fn to_json(self) -> serde_json::Value {
+        json!({ "wall_seconds": self.wall_seconds, "cpu_seconds": self.cpu_seconds })
+    }
+}
+
+/// Measures a [`PhaseTime`] from [`Stopwatch::start`] to [`Stopwatch::stop`].
+struct Stopwatch {
+    wall: std::time::Instant,
+    cpu: Option<f64>,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Self { wall: std::time::Instant::now(), cpu: cpu_seconds() }
+    }
+
+    fn stop(self) -> PhaseTime {
+        let cpu = cpu_seconds().zip(self.cpu).map(|(now, then)| now - then);
+        PhaseTime { wall_seconds: self.wall.elapsed().as_secs_f64(), cpu_seconds: cpu }
+    }
+}
+
+/// CPU time (user + system, all threads) this process has used so far, in seconds.
+pub fn cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: `getrusage` fills the struct it is given; on failure it is not read.
+        let usage = unsafe {
+            if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+                return None;
+            }
+            usage.assume_init()
+        };
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        Some(seconds(usage.ru_utime) + seconds(usage.ru_stime))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Peak resident set size of this process in MiB (Linux), for the GradCache memory figures.

@@ -265,28 +265,53 @@ fn check_settings(
     Ok(())
 }
 
+/// The trainer binary a study runs, and what identifies it in every run's `timing.json`.
+struct TrainerBinary {
+    path: PathBuf,
+    /// SHA-256 of the binary, hex.
+    sha256: String,
+    /// The commit it was built from (`+changes` when tracked files differed from it), when the
+    /// study built it; `None` for a binary given with `--trainer`.
+    built_from: Option<String>,
+}
+
 /// Builds the trainer (unless `--trainer` names one) and copies it into the runs directory, so
 /// every run of the study uses the same binary even if the workspace is rebuilt while it runs.
-fn trainer_binary(runs: &Path, given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let built = match given {
-        Some(path) => path.to_owned(),
+fn trainer_binary(runs: &Path, given: Option<&Path>) -> anyhow::Result<TrainerBinary> {
+    let (built, built_from) = match given {
+        Some(path) => (path.to_owned(), None),
         None => {
             let status =
                 Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "-p", "trainer"]).status()?;
             if !status.success() {
                 bail!("building the trainer failed");
             }
-            std::env::current_exe()?.with_file_name("trainer")
+            (std::env::current_exe()?.with_file_name("trainer"), checkout_commit())
         }
     };
     std::fs::create_dir_all(runs)?;
     let copy = runs.join("trainer");
     std::fs::copy(&built, &copy).with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
-    Ok(copy)
+    let mut hasher = polyret_files::HashingWriter::new(std::io::sink());
+    std::io::copy(&mut std::fs::File::open(&copy)?, &mut hasher)
+        .with_context(|| format!("hashing {}", copy.display()))?;
+    let sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(TrainerBinary { path: copy, sha256, built_from })
+}
+
+/// The checked-out commit, with `+changes` when tracked files differ from it; `None` outside git.
+fn checkout_commit() -> Option<String> {
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let changed = !git(&["status", "--porcelain", "--untracked-files=no"])?.is_empty();
+    Some(if changed { format!("{commit}+changes") } else { commit })
 }
 
 fn run_trainer(
-    trainer: &Path,
+    trainer: &TrainerBinary,
     config: &Path,
     spec: &RunSpec,
     overrides: &[String],
@@ -294,7 +319,7 @@ fn run_trainer(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let invoke = |resume: bool| -> anyhow::Result<bool> {
-        let mut cmd = Command::new(trainer);
+        let mut cmd = Command::new(&trainer.path);
         cmd.arg("--config").arg(config).arg("--out").arg(&spec.dir);
         for o in overrides {
             cmd.args(["--set", o]);
@@ -335,6 +360,8 @@ fn run_trainer(
         "overrides": overrides,
         "cpu": report::cpu_model(),
         "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "trainer_sha256": trainer.sha256,
+        "trainer_built_from": trainer.built_from,
     });
     polyret_files::write_atomic(&spec.dir.join("timing.json"), serde_json::to_string_pretty(&timing)?.as_bytes())?;
     eprintln!("   {:.1} min", seconds / 60.0);

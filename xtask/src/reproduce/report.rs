@@ -876,9 +876,10 @@ fn runs_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_json
         }
         let _ = writeln!(
             md,
-            "| run | wall time (min) | sittings | train loss, first → last 10% of steps | pairs/s | peak memory (MiB) |"
+            "| run | wall time (min) | sittings | train loss, first → last 10% of steps | pairs/s | peak memory (MiB) \
+             | cores busy, train / evaluate | trainer |"
         );
-        let _ = writeln!(md, "|---|---:|---:|---|---:|---:|");
+        let _ = writeln!(md, "|---|---:|---:|---|---:|---:|---:|---|");
         for spec in &l.done {
             let (Some(s), t) = (record_json(spec, "summary.json"), timing(spec)) else { continue };
             let minutes = t
@@ -886,15 +887,25 @@ fn runs_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_json
                 .and_then(|t| t["wall_seconds"].as_f64())
                 .map_or("—".into(), |w| format!("{:.1}", w / 60.0));
             let sittings = t.as_ref().and_then(|t| t["sittings"].as_u64()).unwrap_or(1);
+            let cores = |phase: &str| {
+                let p = &s["phases_this_invocation"][phase];
+                match (p["cpu_seconds"].as_f64(), p["wall_seconds"].as_f64()) {
+                    (Some(cpu), Some(wall)) if wall > 0.0 => format!("{:.2}", cpu / wall),
+                    _ => "—".into(),
+                }
+            };
+            let trainer = t.as_ref().and_then(|t| t["trainer_sha256"].as_str()).map_or("—", |h| &h[..h.len().min(8)]);
             let _ = writeln!(
                 md,
-                "| {} seed {} | {minutes} | {sittings} | {:.3} → {:.3} | {:.1} | {:.0} |",
+                "| {} seed {} | {minutes} | {sittings} | {:.3} → {:.3} | {:.1} | {:.0} | {} / {} | {trainer} |",
                 display_name(&spec.strategy),
                 spec.seed,
                 s["loss_first_tenth"].as_f64().unwrap_or(f64::NAN),
                 s["loss_last_tenth"].as_f64().unwrap_or(f64::NAN),
                 s["pairs_per_second"].as_f64().unwrap_or(f64::NAN),
-                s["peak_rss_mib"].as_f64().unwrap_or(f64::NAN)
+                s["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+                cores("train"),
+                cores("evaluate")
             );
             runs_json
                 .push(json!({"regime": l.regime.key, "strategy": spec.strategy, "seed": spec.seed, "dir": spec.dir,
@@ -955,7 +966,10 @@ difference and whether every seed agrees. \"Ours\" are comparisons the paper doe
 const RUNS_INTRO: &str = "Wall time per run, as timed by the command (training, evaluation and model saving; a run \
 interrupted and resumed counts each sitting from its start to its last write). In the top-2 regime the first run \
 also builds the frozen-layer cache of every training and evaluation text (`runs/cache`), which the other runs reuse; \
-in each regime the first run also evaluates the untouched reference model.";
+in each regime the first run also evaluates the untouched reference model. Cores busy: the trainer's CPU time \
+(user + system, all threads) over wall time in its training and evaluation phases, last sitting only (— for runs \
+made before the trainer reported it). Trainer: the first 8 hex digits of the SHA-256 of the trainer binary \
+(`timing.json` names the commit when the study built it; — for runs recorded before it was kept).";
 
 #[cfg(test)]
 mod tests {
