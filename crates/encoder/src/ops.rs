@@ -585,6 +585,20 @@ mod tests {
         (host(y.inner()), host(x.grad(&grads).unwrap()))
     }
 
+    /// Value of `f(a, b)` and the gradients of `sum(f(a, b) · w)` for `a` and `b`.
+    fn value_and_grads2(
+        f: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2>,
+        a: &Tensor<2>,
+        b: &Tensor<2>,
+        w: &Tensor<2>,
+    ) -> [Vec<f32>; 3] {
+        let host = |t: Tensor<2>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+        let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
+        let y = f(a.clone(), b.clone());
+        let grads = (y.clone() * w.clone()).sum().backward();
+        [host(y.inner()), host(a.grad(&grads).unwrap()), host(b.grad(&grads).unwrap())]
+    }
+
     fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
@@ -598,13 +612,7 @@ mod tests {
         let a = Tensor::<2>::random([37, 50], Distribution::Normal(0.0, 1.0), &device);
         let b = Tensor::<2>::random([50, 21], Distribution::Normal(0.0, 1.0), &device);
         let w = Tensor::<2>::random([37, 21], Distribution::Normal(0.0, 1.0), &device);
-        let host = |t: Tensor<2>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
-        let run = |f: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2>| {
-            let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
-            let y = f(a.clone(), b.clone());
-            let grads = (y.clone() * w.clone()).sum().backward();
-            [host(y.inner()), host(a.grad(&grads).unwrap()), host(b.grad(&grads).unwrap())]
-        };
+        let run = |f: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2>| value_and_grads2(f, &a, &b, &w);
         let burn = run(&|a, b| a.matmul(b));
         let f32_ops = run(&|a, b| super::matmul(a, b, false));
         let bf16_ops = run(&|a, b| super::matmul(a, b, true));
@@ -662,13 +670,7 @@ mod tests {
             let a = Tensor::<2>::random([2, n / 2], Distribution::Normal(0.0, 1.0), &device);
             let b = Tensor::<2>::random([2, n / 2], Distribution::Normal(0.0, 1.0), &device);
             let w = Tensor::<2>::random([2, n / 2], Distribution::Normal(0.0, 1.0), &device);
-            let host = |t: Tensor<2>| t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
-            let run = |f: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2>| {
-                let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
-                let y = f(a.clone(), b.clone());
-                let grads = (y.clone() * w.clone()).sum().backward();
-                [host(y.inner()), host(a.grad(&grads).unwrap()), host(b.grad(&grads).unwrap())]
-            };
+            let run = |f: &dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2>| value_and_grads2(f, &a, &b, &w);
             assert_eq!(run(&|a, b| super::mul(a, b)), run(&|a, b| a * b), "on {backend}");
         }
     }
