@@ -428,6 +428,26 @@ fn record_json(spec: &RunSpec, file: &str) -> Option<serde_json::Value> {
     std::fs::read_to_string(spec.record.join(file)).ok().and_then(|t| serde_json::from_str(&t).ok())
 }
 
+/// Mean logged training loss over the first and the last 10% of a recorded run's steps, from its
+/// `metrics.jsonl` (one line per `training.log_every` steps, kept across sittings). The trainer's
+/// own `loss_first_tenth` covers only its last sitting, so a resumed run would show a mid-run
+/// loss as its start.
+fn logged_loss_tenths(spec: &RunSpec) -> Option<(f64, f64)> {
+    let text = std::fs::read_to_string(spec.record.join("metrics.jsonl")).ok()?;
+    let rows: Vec<(u64, f64)> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|row| Some((row["step"].as_u64()?, row["loss"].as_f64()?)))
+        .collect();
+    let steps = rows.iter().map(|&(step, _)| step).max()?;
+    let tenth = (steps / 10).max(1);
+    let mean = |keep: &dyn Fn(u64) -> bool| {
+        let losses: Vec<f64> = rows.iter().filter(|&&(step, _)| keep(step)).map(|&(_, loss)| loss).collect();
+        (!losses.is_empty()).then(|| losses.iter().sum::<f64>() / losses.len() as f64)
+    };
+    Some((mean(&|step| step <= tenth)?, mean(&|step| step > steps - tenth)?))
+}
+
 /// A recorded run's `timing.json`.
 fn timing(spec: &RunSpec) -> Option<serde_json::Value> {
     record_json(spec, "timing.json")
@@ -876,8 +896,8 @@ fn runs_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_json
         }
         let _ = writeln!(
             md,
-            "| run | wall time (min) | sittings | train loss, first → last 10% of steps | pairs/s | peak memory (MiB) \
-             | cores busy, train / evaluate | trainer |"
+            "| run | wall time (min) | sittings | train loss, first → last 10% of steps | pairs/s, last sitting \
+             | peak memory (MiB), last sitting | cores busy, train / evaluate | trainer |"
         );
         let _ = writeln!(md, "|---|---:|---:|---|---:|---:|---:|---|");
         for spec in &l.done {
@@ -895,13 +915,12 @@ fn runs_section(md: &mut String, loaded: &[Loaded<'_>], summary: &mut serde_json
                 }
             };
             let trainer = t.as_ref().and_then(|t| t["trainer_sha256"].as_str()).map_or("—", |h| &h[..h.len().min(8)]);
+            let loss = logged_loss_tenths(spec).map_or("—".into(), |(first, last)| format!("{first:.3} → {last:.3}"));
             let _ = writeln!(
                 md,
-                "| {} seed {} | {minutes} | {sittings} | {:.3} → {:.3} | {:.1} | {:.0} | {} / {} | {trainer} |",
+                "| {} seed {} | {minutes} | {sittings} | {loss} | {:.1} | {:.0} | {} / {} | {trainer} |",
                 display_name(&spec.strategy),
                 spec.seed,
-                s["loss_first_tenth"].as_f64().unwrap_or(f64::NAN),
-                s["loss_last_tenth"].as_f64().unwrap_or(f64::NAN),
                 s["pairs_per_second"].as_f64().unwrap_or(f64::NAN),
                 s["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
                 cores("train"),
@@ -966,7 +985,9 @@ difference and whether every seed agrees. \"Ours\" are comparisons the paper doe
 const RUNS_INTRO: &str = "Wall time per run, as timed by the command (training, evaluation and model saving; a run \
 interrupted and resumed counts each sitting from its start to its last write). In the top-2 regime the first run \
 also builds the frozen-layer cache of every training and evaluation text (`runs/cache`), which the other runs reuse; \
-in each regime the first run also evaluates the untouched reference model. Cores busy: the trainer's CPU time \
+in each regime the first run also evaluates the untouched reference model. Train loss: the mean of the losses \
+logged (every 10 steps, `metrics.jsonl`) in the first and the last 10% of the run's steps, every sitting included. \
+Pairs/s and peak memory are the trainer's figures for its last sitting. Cores busy: the trainer's CPU time \
 (user + system, all threads) over wall time in its training and evaluation phases, last sitting only (— for runs \
 made before the trainer reported it). Trainer: the first 8 hex digits of the SHA-256 of the trainer binary \
 (`timing.json` names the commit when the study built it; — for runs recorded before it was kept).";
@@ -1063,6 +1084,23 @@ mod tests {
             std::fs::write(spec.dir.join("timing.json"), json!({"wall_seconds": 120.0, "sittings": 2}).to_string())
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn the_loss_columns_span_every_sitting_of_a_resumed_run() {
+        let root = tempfile::tempdir().unwrap();
+        let spec =
+            RunSpec { strategy: "x-y".into(), seed: 2, dir: root.path().join("run"), record: root.path().into() };
+        // 100 steps logged every 10 (a resume after step 50 appends to the same file), one line
+        // without a loss; the summary of the last sitting would say the run started at 5.0.
+        let mut lines: Vec<String> =
+            (1..=10).map(|i| json!({"step": 10 * i, "loss": 100.0 - f64::from(i * 10)}).to_string()).collect();
+        lines.insert(3, json!({"step": 35, "val_loss": 7.0}).to_string());
+        std::fs::write(root.path().join("metrics.jsonl"), lines.join("\n")).unwrap();
+        std::fs::write(root.path().join("summary.json"), json!({"loss_first_tenth": 5.0}).to_string()).unwrap();
+        assert_eq!(logged_loss_tenths(&spec), Some((90.0, 0.0)));
+        std::fs::write(root.path().join("metrics.jsonl"), "").unwrap();
+        assert_eq!(logged_loss_tenths(&spec), None);
     }
 
     #[test]
