@@ -90,8 +90,8 @@ impl SentenceEncoder {
         self
     }
 
-    /// Runs the linear layers in `precision` from now on (see [`crate::Precision`]): int8 encodes
-    /// faster at a measured cost in quality. The fingerprint names the precision, so embedding
+    /// Runs the linear layers in `precision` from now on (see [`crate::Precision`]): bf16 and int8
+    /// encode faster at a measured cost in quality. The fingerprint names the precision, so embedding
     /// caches never mix precisions.
     pub fn with_precision(mut self, precision: crate::Precision) -> Self {
         let base = self.fingerprint.split('+').next().unwrap_or_default().to_owned();

@@ -308,6 +308,23 @@ impl Products<'_> {
             Products::Int8(layer) => pick(layer).forward(x),
         }
     }
+
+    /// Columns `cols` of [`Self::linear`]'s output, computed from those columns of the weight
+    /// and bias only (training; the int8 path is inference-only and has no column blocks).
+    fn linear_columns(self, linear: &Linear, x: Tensor<2>, cols: Range<usize>) -> Tensor<2> {
+        let weight = linear.weight.val();
+        let rows = weight.dims()[0];
+        let weight = weight.slice([0..rows, cols.clone()]);
+        let y = match self {
+            Products::F32 => x.matmul(weight),
+            Products::Bf16 => crate::ops::matmul(x, weight, true),
+            Products::Int8(_) => unreachable!("Attention::forward keeps int8 products fused"),
+        };
+        match &linear.bias {
+            Some(bias) => y + bias.val().slice([cols]).unsqueeze(),
+            None => y,
+        }
+    }
 }
 
 fn layer_norm(width: usize, eps: f64, device: &Device) -> LayerNorm {
@@ -567,14 +584,25 @@ impl Attention {
         let [_, h] = x.dims();
         let (b, l) = (input.batch, input.seq_len);
         let (heads, d) = (self.heads, h / self.heads);
-        // Packed [tokens, 3h] → padded [b, l, 3, heads, d] → [3, b, heads, l, d].
-        let qkv = input
-            .unpack(products.linear(&self.qkv, x.clone(), |l| &l.qkv))
-            .reshape([b, l, 3, heads, d])
-            .permute([2, 0, 3, 1, 4]);
-        let q = qkv.clone().slice_dim(0, 0..1).reshape([b, heads, l, d]);
-        let k = qkv.clone().slice_dim(0, 1..2).reshape([b, heads, l, d]);
-        let v = qkv.slice_dim(0, 2..3).reshape([b, heads, l, d]);
+        let column_blocks = self.qkv.weight.val().is_require_grad() && !matches!(products, Products::Int8(_));
+        let [q, k, v] = if column_blocks {
+            // Training: three products against column blocks of the fused weight. Slicing the
+            // fused output instead costs three output-sized zero tensors, their slice assignments
+            // and two additions in every backward pass; slicing the weight moves that to the
+            // [h, 3h] weight. Packed [tokens, h] → padded [b, l, heads, d] → [b, heads, l, d].
+            [0, 1, 2].map(|i| {
+                let projected = products.linear_columns(&self.qkv, x.clone(), i * h..(i + 1) * h);
+                input.unpack(projected).reshape([b, l, heads, d]).swap_dims(1, 2)
+            })
+        } else {
+            // Inference: one wider product. Packed [tokens, 3h] → padded [b, l, 3, heads, d] →
+            // [3, b, heads, l, d].
+            let qkv = input
+                .unpack(products.linear(&self.qkv, x.clone(), |l| &l.qkv))
+                .reshape([b, l, 3, heads, d])
+                .permute([2, 0, 3, 1, 4]);
+            [0, 1, 2].map(|i| qkv.clone().slice_dim(0, i..i + 1).reshape([b, heads, l, d]))
+        };
         let scores = q.matmul(k.swap_dims(2, 3));
         let scale = 1.0 / (d as f64).sqrt();
         let probs = if crate::ops::fused_kernels() {
@@ -718,18 +746,19 @@ mod tests {
         assert!(err.contains("model.safetensors") && err.contains("2 layers") && err.contains("builds 1"), "{err}");
     }
 
-    /// bf16 and int8 forward passes of the tiny fixture model against f32: every token state has
-    /// cosine > 0.999 (bf16) / 0.99 (int8) to f32's, and differs from it (the kernels ran).
-    #[test]
-    fn reduced_precision_forward_passes_stay_close_to_f32() {
+    /// The tiny fixture model on `device`, with its config.
+    fn tiny_model(device: &Device) -> (BertConfig, BertModel) {
         let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert");
         let config = BertConfig::from_file(&fixture.join("config.json")).unwrap();
         let source = fixture.join("model.safetensors");
         let weights = WeightMap::new(&source, crate::weights::read_safetensors(&source).unwrap());
-        let device = crate::BackendKind::Flex.device();
-        let (mut model, _) = BertModel::from_weights(&config, weights, &device).unwrap();
-        let (b, l) = (3, 11);
-        let lengths = [11, 7, 4];
+        let (model, _) = BertModel::from_weights(&config, weights, device).unwrap();
+        (config, model)
+    }
+
+    /// A padded batch with one sequence of made-up token ids per length, padded to the longest.
+    fn tiny_batch(config: &BertConfig, lengths: &[usize]) -> TokenBatch {
+        let (b, l) = (lengths.len(), lengths.iter().copied().max().unwrap_or(0));
         let mut batch = TokenBatch {
             input_ids: vec![config.pad_token_id; b * l],
             attention_mask: vec![0; b * l],
@@ -743,7 +772,16 @@ mod tests {
                 batch.attention_mask[s * l + i] = 1;
             }
         }
-        let input = ModelInput::new(&batch, &config, &device);
+        batch
+    }
+
+    /// bf16 and int8 forward passes of the tiny fixture model against f32: every token state has
+    /// cosine > 0.999 (bf16) / 0.99 (int8) to f32's, and differs from it (the kernels ran).
+    #[test]
+    fn reduced_precision_forward_passes_stay_close_to_f32() {
+        let device = crate::BackendKind::Flex.device();
+        let (config, mut model) = tiny_model(&device);
+        let input = ModelInput::new(&tiny_batch(&config, &[11, 7, 4]), &config, &device);
         let run = |model: &BertModel| host(model.forward(&input, Mode::Eval)).data;
         let exact = run(&model);
         let h = config.hidden_size;
@@ -756,6 +794,59 @@ mod tests {
                 let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
                 let cosine = dot / (norm(x) * norm(y));
                 assert!(cosine > min_cosine, "{precision}: token cosine {cosine}");
+            }
+        }
+    }
+
+    /// Training runs the query/key/value projections as three column blocks of the fused weight
+    /// ([`Products::linear_columns`]): its forward pass equals inference's fused product (f32 and
+    /// bf16), and the gradient of each block matches a central difference of the same loss.
+    #[test]
+    fn training_attention_matches_inference_and_finite_differences() {
+        let device = crate::BackendKind::Flex.device().autodiff();
+        let (config, mut model) = tiny_model(&device);
+        let h = config.hidden_size;
+        let batch = tiny_batch(&config, &[9, 5]);
+        let input = ModelInput::new(&batch, &config, &device);
+        let inference_input = ModelInput::new(&batch, &config, &device.clone().without_autodiff());
+        let pattern = |n: usize, phase: f32| (0..n).map(|i| (i as f32 * 0.37 + phase).sin()).collect::<Vec<f32>>();
+        let weights_of_loss =
+            Tensor::<2>::from_data(TensorData::new(pattern(input.tokens * h, 0.3), [input.tokens, h]), &device);
+        for precision in [Precision::F32, Precision::Bf16] {
+            model.set_precision(precision);
+            let trained = model.forward(&input, Mode::Eval);
+            assert!(model.layers[0].attention.qkv.weight.val().is_require_grad());
+            let inferred = host(model.valid().forward(&inference_input, Mode::Eval)).data;
+            let max_diff =
+                host(trained.clone()).data.iter().zip(&inferred).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(max_diff < 1e-5, "{precision}: training and inference differ by {max_diff}");
+            if precision != Precision::F32 {
+                continue;
+            }
+            let grads = (trained * weights_of_loss.clone()).sum().backward();
+            let qkv = &model.layers[0].attention.qkv.weight;
+            let grad = qkv.grad(&grads).expect("qkv weight gradient");
+            let loss_at = |shift: Tensor<2>| {
+                let mut shifted = model.valid();
+                let w = shifted.layers[0].attention.qkv.weight.val() + shift;
+                shifted.layers[0].attention.qkv.weight = Param::from_tensor(w);
+                let out = shifted.forward(&inference_input, Mode::Eval);
+                (out * weights_of_loss.clone().inner()).sum().into_scalar::<f32>() as f64
+            };
+            for block in 0..3 {
+                // A direction inside one block: query, key or value columns.
+                let mut direction = vec![0f32; h * 3 * h];
+                for (i, v) in pattern(h * h, block as f32).into_iter().enumerate() {
+                    direction[(i / h) * 3 * h + block * h + i % h] = v;
+                }
+                let direction = Tensor::<2>::from_data(TensorData::new(direction, [h, 3 * h]), &grad.device());
+                let analytic = (grad.clone() * direction.clone()).sum().into_scalar::<f32>() as f64;
+                let eps = 1e-2;
+                let numeric = (loss_at(direction.clone() * eps) - loss_at(direction * -eps)) / (2.0 * eps);
+                assert!(
+                    (analytic - numeric).abs() <= 1e-2 * numeric.abs() + 1e-4,
+                    "block {block}: gradient {analytic} vs central difference {numeric}"
+                );
             }
         }
     }

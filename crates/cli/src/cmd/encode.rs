@@ -23,8 +23,9 @@ pub struct Args {
     /// Burn backend: flex, ndarray or wgpu.
     #[arg(long, default_value = "flex")]
     backend: BackendKind,
-    /// Number format of the linear layers: f32 (exact, the default) or int8 (faster on CPU; its
-    /// cost in retrieval quality is measured in docs/encoder.md).
+    /// Number format of the linear layers: f32 (exact, the default), bf16 (bf16 products with f32
+    /// sums; faster on CPUs with AVX512_BF16) or int8 (fastest on CPU). Their cost in retrieval
+    /// quality is measured in docs/encoder.md.
     #[arg(long, default_value = "f32")]
     precision: Precision,
 }

@@ -23,8 +23,9 @@ pub struct Args {
     /// Burn backend for the encoder.
     #[arg(long, default_value_t = BackendKind::Flex)]
     backend: BackendKind,
-    /// Number format of the linear layers: f32 (exact, the default) or int8 (faster on CPU; its
-    /// cost in mAP is measured in docs/encoder.md). The embedding cache keeps them apart.
+    /// Number format of the linear layers: f32 (exact, the default), bf16 (bf16 products with f32
+    /// sums; faster on CPUs with AVX512_BF16) or int8 (fastest on CPU). Their cost in mAP is
+    /// measured in docs/encoder.md. The embedding cache keeps them apart.
     #[arg(long, default_value = "f32")]
     precision: Precision,
     /// Evaluate only these languages (comma-separated).

@@ -31,7 +31,7 @@ pub struct Args {
     /// Burn backend for the encoder.
     #[arg(long, default_value_t = BackendKind::Flex)]
     backend: BackendKind,
-    /// Number format of the linear layers: f32 (exact, the default) or int8 (faster on CPU).
+    /// Number format of the linear layers: f32 (exact, the default), bf16 or int8 (faster on CPU).
     #[arg(long, default_value = "f32")]
     precision: polyret_encoder::Precision,
     /// Parquet root holding catalog.json.

@@ -26,8 +26,9 @@ pub enum Precision {
     /// float32 everywhere: exact, the default.
     #[default]
     F32,
-    /// Mixed precision for training: bf16 products, float32 sums, weights, gradients and
-    /// optimiser state. On Flex only; other backends compute these products in f32.
+    /// bf16 products with float32 sums: mixed-precision training (weights, gradients and
+    /// optimiser state stay float32) and encoding within 0.0005 mAP of float32
+    /// (`docs/encoder.md`). On Flex only; other backends compute these products in f32.
     Bf16,
     /// int8 products for encoding (per-column weights, per-token activations): faster, with
     /// the retrieval quality measured in `docs/encoder.md`. Inference only.
