@@ -697,7 +697,9 @@ pub(crate) mod fast {
     /// GELU and softmax scalar (a third of int8 encoding time, measured with perf).
     #[inline(always)]
     fn exp_neg(x: f32) -> f32 {
-        // NaN becomes -87 too; the range keeps the exponent below in [-126, 0].
+        // NaN becomes -87 too (`clamp` would keep it NaN); the range keeps the exponent below
+        // in [-126, 0].
+        #[allow(clippy::manual_clamp)]
         let x = x.max(-87.0).min(0.0);
         let n = (x * LOG2E).round_ties_even();
         let r = x - n * LN2_HI - n * LN2_LO;

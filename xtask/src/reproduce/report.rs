@@ -986,7 +986,7 @@ const RUNS_INTRO: &str = "Wall time per run, as timed by the command (training, 
 interrupted and resumed counts each sitting from its start to its last write). In the top-2 regime the first run \
 also builds the frozen-layer cache of every training and evaluation text (`runs/cache`), which the other runs reuse; \
 in each regime the first run also evaluates the untouched reference model. Train loss: the mean of the losses \
-logged (every 10 steps, `metrics.jsonl`) in the first and the last 10% of the run's steps, every sitting included. \
+logged in `metrics.jsonl` (every `training.log_every` steps) in the first and the last 10% of the run's steps, every sitting included. \
 Pairs/s and peak memory are the trainer's figures for its last sitting. Cores busy: the trainer's CPU time \
 (user + system, all threads) over wall time in its training and evaluation phases, last sitting only (— for runs \
 made before the trainer reported it). Trainer: the first 8 hex digits of the SHA-256 of the trainer binary \
