@@ -35,6 +35,15 @@ impl BackendKind {
         out
     }
 
+    /// Whether this backend's tensors live in host memory, so reading and writing them on the
+    /// CPU costs no transfer (Flex, NdArray; not WGPU, even on a software Vulkan).
+    pub fn host_memory(self) -> bool {
+        match self {
+            Self::Flex | Self::NdArray => true,
+            Self::Wgpu => false,
+        }
+    }
+
     /// The device for this backend. Panics if the backend was not compiled in (see
     /// [`Self::available`]).
     #[allow(deprecated, unreachable_patterns)]

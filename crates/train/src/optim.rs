@@ -249,7 +249,8 @@ impl ModuleMapper for Mapper<'_> {
         let (updated, moments) = if self.adam.host {
             let (mut m, mut v) = match previous {
                 Some(Moments::Host { m, v }) => (m, v),
-                _ => (vec![0.0; n], vec![0.0; n]),
+                Some(Moments::Device { .. }) => unreachable!("a host AdamW only holds host moments"),
+                None => (vec![0.0; n], vec![0.0; n]),
             };
             // Unique f32 tensors on a CPU backend hand over their buffers without a copy.
             let mut p = value.into_data().convert::<f32>();
@@ -260,7 +261,8 @@ impl ModuleMapper for Mapper<'_> {
         } else {
             let previous = match previous {
                 Some(Moments::Device { m, v }) => Some((m, v)),
-                _ => None,
+                Some(Moments::Host { .. }) => unreachable!("a device AdamW only holds device moments"),
+                None => None,
             };
             let [p, m, v] = update.on_device(value.reshape([n]), grad.reshape([n]), previous);
             (p.reshape(shape), Moments::Device { m, v })

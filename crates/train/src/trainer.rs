@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use burn::module::Module;
 use indicatif::{ProgressBar, ProgressStyle};
-use polyret_encoder::{BackendKind, BertConfig, BertModel, SentenceConfig, SentenceEncoder, WeightMap, save_model_dir};
+use polyret_encoder::{BertConfig, BertModel, SentenceConfig, SentenceEncoder, WeightMap, save_model_dir};
 use polyret_sampler::{Batch, BatchRecord, GroupIndex, Sampler};
 use serde_json::json;
 
@@ -124,8 +124,8 @@ impl Trainer {
         let mut model = freeze(model, freeze_embeddings, sparse, frozen);
         model.set_precision(config.training.precision);
         let sampler_config = config.sampler_config()?;
-        // CPU backends update the dense weights on the host (see `AdamW::new`).
-        let host_optimizer = config.model.backend != BackendKind::Wgpu;
+        // Backends in host memory update the dense weights on the host (see `AdamW::new`).
+        let host_optimizer = config.model.backend.host_memory();
         let (adam, step, sampler) = match &mut restored {
             Some(r) => {
                 let adam = AdamW::import(&r.moments, r.state.adam_steps, &device, host_optimizer);

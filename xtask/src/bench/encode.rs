@@ -72,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let flop = encoding_flop(&model_dir, &lengths)?;
 
     // Polyret: every backend in f32, then Flex in each reduced precision.
-    let mut runs: Vec<(String, f64, Vec<f32>)> = Vec::new();
+    let mut runs: Vec<PolyretRun> = Vec::new();
     let mut plan: Vec<(BackendKind, Precision)> = args.backends.iter().map(|&b| (b, Precision::F32)).collect();
     plan.extend(args.precisions.iter().filter(|p| !p.is_f32()).map(|&p| (args.backends[0], p)));
     for (backend, precision) in plan {
@@ -83,13 +83,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let seconds = start.elapsed().as_secs_f64();
         let name = format!("polyret {backend} {precision}");
         println!("{name}: {:.1} sentences/s, {:.1} GFLOP/s", texts.len() as f64 / seconds, flop / seconds / 1e9);
-        runs.push((name, texts.len() as f64 / seconds, embeddings));
+        runs.push(PolyretRun { name, precision, rate: texts.len() as f64 / seconds, embeddings });
     }
-    let exact = runs[0].2.clone();
+    let exact = &runs[0].embeddings;
     let dim = exact.len() / texts.len();
-    for (name, _, embeddings) in &runs[1..] {
-        let (min, mean) = cosines(embeddings, &exact, dim);
-        println!("{name}: cosine to polyret f32 min {min:.5} mean {mean:.5}");
+    for run in &runs[1..] {
+        let (min, mean) = cosines(&run.embeddings, exact, dim);
+        println!("{}: cosine to polyret f32 min {min:.5} mean {mean:.5}", run.name);
     }
     let ours = dir.path().join("polyret.f32");
     let bytes: Vec<u8> = exact.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -99,16 +99,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "matmul peak on this machine (2048×384 · 384×1536): f32 (Burn Flex) {f32_peak:.1} GFLOP/s, bf16 kernel \
          {bf16_peak:.1} GFLOP/s (mixed precision), int8 kernel {int8_peak:.1} GFLOP/s"
     );
-    for (name, rate, _) in &runs {
-        let achieved = rate * flop / texts.len() as f64 / 1e9;
-        let peak = if name.ends_with("int8") {
-            int8_peak
-        } else if name.ends_with("bf16") {
-            bf16_peak
-        } else {
-            f32_peak
+    for run in &runs {
+        let achieved = run.rate * flop / texts.len() as f64 / 1e9;
+        let peak = match run.precision {
+            Precision::F32 => f32_peak,
+            Precision::Bf16 => bf16_peak,
+            Precision::Int8 => int8_peak,
         };
-        println!("{name}: {achieved:.1} GFLOP/s = {:.0}% of the matching matmul peak", 100.0 * achieved / peak);
+        println!("{}: {achieved:.1} GFLOP/s = {:.0}% of the matching matmul peak", run.name, 100.0 * achieved / peak);
     }
 
     // References: sentence-transformers f32 and bf16 autocast, ONNX Runtime f32 and int8.
@@ -156,20 +154,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         references.push((format!("onnxruntime {variant}"), rate));
     }
     let (best_name, best) = references.iter().cloned().fold((String::new(), 0.0), |a, b| if b.1 > a.1 { b } else { a });
-    let (ours_name, ours_rate, _) = runs.iter().fold(&runs[0], |a, b| if b.1 > a.1 { b } else { a });
+    let fastest = runs.iter().fold(&runs[0], |a, b| if b.rate > a.rate { b } else { a });
+    let (ours_name, ours_rate) = (&fastest.name, fastest.rate);
     println!(
         "encode sentences/s polyret={ours_rate:.1} ({ours_name}) best_reference={best:.1} ({best_name}) ratio={:.2}",
         ours_rate / best
     );
     if let Some((_, onnx_int8)) = references.iter().find(|r| r.0 == "onnxruntime int8") {
-        for (name, rate, _) in runs.iter().filter(|r| !r.0.ends_with("f32")) {
+        for run in runs.iter().filter(|r| !r.precision.is_f32()) {
             println!(
-                "encode sentences/s polyret={rate:.1} ({name}) onnxruntime_int8={onnx_int8:.1} ratio={:.2}",
-                rate / onnx_int8
+                "encode sentences/s polyret={:.1} ({}) onnxruntime_int8={onnx_int8:.1} ratio={:.2}",
+                run.rate,
+                run.name,
+                run.rate / onnx_int8
             );
         }
     }
     Ok(())
+}
+
+/// One measured Polyret configuration.
+struct PolyretRun {
+    /// `polyret <backend> <precision>`, as printed.
+    name: String,
+    precision: Precision,
+    /// Sentences per second.
+    rate: f64,
+    /// The embeddings, for the cosine to f32.
+    embeddings: Vec<f32>,
 }
 
 /// FLOPs to encode sequences of these lengths: two per multiply-add of every layer's linears,
